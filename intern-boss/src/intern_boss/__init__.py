@@ -1,0 +1,1 @@
+"""intern-boss: under construction."""

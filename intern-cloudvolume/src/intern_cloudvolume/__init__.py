@@ -1,0 +1,1 @@
+"""intern-cloudvolume: under construction."""

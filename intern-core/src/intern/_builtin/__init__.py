@@ -1,0 +1,27 @@
+"""The core's own plugin: the in-memory ``mem://`` remote and the last-resort local services.
+
+It is registered like any other plugin (and is the smallest example of one): its hooks name code by dotted
+reference, so nothing here imports more than :mod:`intern.hookspecs`.
+"""
+
+from __future__ import annotations
+
+from ..hookspecs import SchemeSpec, ServiceSpec, hookimpl
+
+
+@hookimpl
+def intern_schemes() -> list[SchemeSpec]:
+    return [SchemeSpec("mem", "intern._builtin.mem:MemRemote.from_uri",
+                       description="in-memory volumes of this process (tests, demos, scratch)")]
+
+
+@hookimpl
+def intern_services() -> list[ServiceSpec]:
+    return [ServiceSpec(
+        capability="downsample",
+        name="numpy",
+        implementation="intern._builtin.downsample:downsample",
+        priority=-100,
+        requires=("volume",),
+        description="block mean (images) or block mode (segmentations) in numpy; last resort",
+    )]

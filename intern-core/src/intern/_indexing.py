@@ -1,0 +1,142 @@
+"""Numpy basic indexing turned into a box to fetch and a selection to apply to it.
+
+``a[key]`` becomes: read the smallest :class:`Box` that holds every selected voxel, then apply ``selection`` (steps,
+reversals, dropped axes) to that block. Unlike numpy, a slice that reaches outside the volume is an error, never
+clipped: a silently shorter cutout is how analyses go wrong.
+"""
+
+from __future__ import annotations
+
+import operator
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+import numpy as np
+
+from .box import Box
+from .errors import IndexingError, OutOfBoundsError
+
+__all__ = ["Selection", "normalize_key"]
+
+
+@dataclass(frozen=True)
+class Selection:
+    """Where an index expression lands.
+
+    Attributes:
+        box: the voxels to read (or write), as a half-open box over every axis.
+        within: slices (or ints, which drop their axis) to apply to the box's block to get the result.
+        shape: the result's shape.
+    """
+
+    box: Box
+    within: tuple[slice | int, ...]
+    shape: tuple[int, ...]
+
+    @property
+    def is_box(self) -> bool:
+        """Whether the result is the box itself up to dropped axes (no steps, no reversal)."""
+        return all(isinstance(w, int) or (w.step in (None, 1) and w.start in (None, 0)) for w in self.within)
+
+
+def _as_index(value: object) -> int | None:
+    if isinstance(value, (bool, np.bool_)):
+        return None
+    try:
+        return operator.index(value)  # type: ignore[arg-type]
+    except TypeError:
+        return None
+
+
+def normalize_key(key: object, shape: Sequence[int], axes: Sequence[str]) -> Selection:
+    """Turn ``key`` (ints, slices, one ``...``) into a :class:`Selection` on a volume of ``shape``.
+
+    Raises:
+        IndexingError: arrays, booleans, ``None``, more than one ``...``, too many indices, a zero step.
+        OutOfBoundsError: an index or slice bound outside the volume.
+    """
+    items = key if isinstance(key, tuple) else (key,)
+    if sum(1 for k in items if k is Ellipsis) > 1:
+        raise IndexingError("an index can only have a single ellipsis ('...')")
+    for k in items:
+        if k is None:
+            raise IndexingError("np.newaxis (None) is not supported in an intern index; add the axis to the result")
+        if k is not Ellipsis and not isinstance(k, slice) and _as_index(k) is None:
+            raise IndexingError(
+                f"index {k!r} is not supported: intern arrays take integers, slices and '...' (read a box, then use "
+                "numpy's fancy or boolean indexing on the result)")
+    n_given = sum(1 for k in items if k is not Ellipsis)
+    if n_given > len(shape):
+        raise IndexingError(f"too many indices: {n_given} for a volume of {len(shape)} axes {tuple(axes)}")
+    if Ellipsis in items:
+        i = items.index(Ellipsis)
+        items = items[:i] + (slice(None),) * (len(shape) - n_given) + items[i + 1:]
+    else:
+        items = items + (slice(None),) * (len(shape) - n_given)
+
+    start, stop, within, out_shape = [], [], [], []
+    for k, n, axis in zip(items, shape, axes):
+        if isinstance(k, slice):
+            lo, hi, sel, count = _slice(k, n, axis)
+            start.append(lo)
+            stop.append(hi)
+            within.append(sel)
+            out_shape.append(count)
+        else:
+            i = _as_index(k)
+            assert i is not None
+            j = i + n if i < 0 else i
+            if not 0 <= j < n:
+                raise OutOfBoundsError(f"index {i} is out of bounds for axis {axis} with size {n}")
+            start.append(j)
+            stop.append(j + 1)
+            within.append(0)
+    return Selection(Box(tuple(start), tuple(stop)), tuple(within), tuple(out_shape))
+
+
+def _bound(value: object, n: int, axis: str, what: str) -> int:
+    i = _as_index(value)
+    if i is None:
+        raise IndexingError(f"slice {what} {value!r} on axis {axis} is not an integer")
+    j = i + n if i < 0 else i
+    if not 0 <= j <= n:
+        raise OutOfBoundsError(f"slice {what} {i} is outside axis {axis} of size {n} (intern does not clip)")
+    return j
+
+
+def _slice(s: slice, n: int, axis: str) -> tuple[int, int, slice, int]:
+    """(box start, box stop, selection within the box, result length) of slice ``s`` on an axis of length ``n``."""
+    step = 1 if s.step is None else _as_index(s.step)
+    if step is None:
+        raise IndexingError(f"slice step {s.step!r} on axis {axis} is not an integer")
+    if step == 0:
+        raise IndexingError(f"slice step cannot be zero (axis {axis})")
+    if step > 0:
+        lo = 0 if s.start is None else _bound(s.start, n, axis, "start")
+        hi = n if s.stop is None else _bound(s.stop, n, axis, "stop")
+        count = max(0, -(-(hi - lo) // step))
+        if count == 0:
+            return lo, lo, slice(0, 0), 0
+        last = lo + (count - 1) * step
+        return lo, last + 1, slice(None, None, step), count
+    # negative steps walk down from start (default: the last voxel) to just above stop (default: before voxel 0)
+    if s.start is None:
+        first = n - 1
+    else:
+        first = _bound(s.start, n, axis, "start")
+        if first == n:
+            raise OutOfBoundsError(f"slice start {s.start} is outside axis {axis} of size {n} (intern does not clip)")
+    if s.stop is None:
+        end = -1
+    else:
+        i = _as_index(s.stop)
+        if i is None:
+            raise IndexingError(f"slice stop {s.stop!r} on axis {axis} is not an integer")
+        end = i + n if i < 0 else i
+        if not -1 <= end < n:
+            raise OutOfBoundsError(f"slice stop {i} is outside axis {axis} of size {n} (intern does not clip)")
+    count = max(0, -(-(first - end) // -step))
+    if count == 0 or n == 0:
+        return 0, 0, slice(0, 0), 0
+    last = first + (count - 1) * step
+    return last, first + 1, slice(first - last, None, step), count

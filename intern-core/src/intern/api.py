@@ -1,0 +1,148 @@
+"""The front door: open, list and create resources by URI, and wrap volumes as arrays."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import Any
+
+from pydantic import ValidationError
+
+from .array import Array
+from .errors import InvalidURIError, MetadataError, NotFoundError
+from .metadata import VolumeKind, VolumeMetadata
+from .registry import get_registry
+from .traits import Resource, SupportsCreate, VolumeResource
+from .uri import URI, parse_uri
+
+__all__ = ["array", "create", "ls", "open", "remote_for", "resolve_uri"]
+
+
+def resolve_uri(uri: str | URI) -> URI:
+    """Parse ``uri``; a plain path goes to the driver claiming its suffix (``/data/em.zarr`` → ``zarr``)."""
+    if isinstance(uri, URI):
+        return uri
+    if isinstance(uri, str) and "://" not in uri and uri.strip() == uri and uri:
+        return parse_uri(uri, default_scheme=get_registry().scheme_for_path(uri))
+    return parse_uri(uri)
+
+
+def remote_for(uri: str | URI) -> tuple[Any, str, URI]:
+    """(remote, path inside it, parsed URI) for ``uri``, loading the scheme's driver on first use."""
+    parsed = resolve_uri(uri)
+    factory = get_registry().factory(parsed.scheme)
+    remote, path = factory(parsed)
+    return remote, path, parsed
+
+
+def open(uri: str | URI, **options: Any) -> Resource:  # noqa: A001 - mirrors builtins.open on purpose
+    """The resource a URI names (a volume, a group, a collection...).
+
+    Options from the URI's query string and ``options`` go to the driver (``mode="r"``, ``version=...``).
+
+    Raises:
+        InvalidURIError, DriverNotInstalledError, NotFoundError: as their names say; messages say what to do.
+    """
+    remote, path, parsed = remote_for(uri)
+    return remote.open(path, **{**parsed.options, **options})
+
+
+def ls(uri: str | URI) -> list[str]:
+    """Names of what lies below ``uri`` (groups and arrays, collections, repos, instances)."""
+    remote, path, _ = remote_for(uri)
+    return list(remote.ls(path))
+
+
+def array(uri: str | URI | Resource | Array, *, scale: int = 0, **options: Any) -> Array:
+    """Numpy-style access to a volume in (t, c,) z, y, x order.
+
+    Args:
+        uri: a URI (``"zarr:///data/em.zarr"``, ``"dvid://host:8000/uuid/grayscale"``), a plain path a driver
+            claims, an open VolumeResource, or an Array (to change ``scale``).
+        scale: the pyramid level, 0 the finest; negative counts from the coarsest.
+        options: passed to the driver's ``open``.
+
+    >>> import intern
+    >>> a = intern.create("mem://array-doc", shape=(4, 8, 8), dtype="uint16")
+    >>> intern.array("mem://array-doc").shape
+    (4, 8, 8)
+    """
+    if isinstance(uri, Array):
+        return uri.at_scale(scale)
+    resource = uri if not isinstance(uri, (str, URI)) else open(uri, **options)
+    if not isinstance(resource, VolumeResource):
+        raise NotFoundError(f"{getattr(resource, 'uri', uri)} is not a volume; intern.ls() lists what is inside it")
+    return Array(resource, scale=scale)
+
+
+def _default_factors(voxel_size: Sequence[float], levels: int) -> list[tuple[float, float, float]]:
+    # anisotropic EM (z much coarser than x, y) halves only x and y until z and xy are comparable
+    factors = []
+    z, y, x = (float(v) for v in voxel_size)
+    for _ in range(levels - 1):
+        f = (2.0 if z <= 1.5 * min(y, x) else 1.0, 2.0, 2.0)
+        factors.append(f)
+        z, y, x = z * f[0], y * f[1], x * f[2]
+    return factors
+
+
+def create(
+    uri: str | URI,
+    *,
+    shape: Sequence[int],
+    dtype: Any,
+    chunks: Sequence[int] | None = None,
+    voxel_size: Sequence[float] = (1.0, 1.0, 1.0),
+    kind: VolumeKind = "image",
+    axes: Sequence[str] | None = None,
+    scales: int | Sequence[Sequence[float]] = 1,
+    exist_ok: bool = False,
+    attributes: dict[str, Any] | None = None,
+    **options: Any,
+) -> Array:
+    """Make a new, empty volume and return it as an :class:`Array` at scale 0.
+
+    Args:
+        shape: voxels on every axis, (z, y, x) or with leading t and/or c.
+        dtype: numpy dtype.
+        chunks: storage chunk shape (default 64 on spatial axes, capped at the shape).
+        voxel_size: (z, y, x) in nm.
+        kind: ``"image"`` or ``"segmentation"``.
+        axes: axis names when there are leading axes and they are not the default (``t, c``).
+        scales: the number of pyramid levels (factors 2 in y and x, and in z once z is no longer coarser), or the
+            list of (z, y, x) factors of each level relative to the one before it.
+        exist_ok: open what is there instead of failing.
+        options: the driver's own creation options (compressor, ...).
+
+    Raises:
+        MetadataError: the shape, chunks, dtype or voxel size make no volume.
+        AlreadyExistsError: there is something at ``uri`` and ``exist_ok`` is false.
+    """
+    remote, path, parsed = remote_for(uri)
+    if not isinstance(remote, SupportsCreate):
+        raise InvalidURIError(f"the {parsed.scheme}:// driver cannot create volumes")
+    if isinstance(scales, int):
+        if scales < 1:
+            raise MetadataError(f"scales is a level count >= 1 or a list of factors, got {scales}")
+        factors = _default_factors(voxel_size, scales)
+    else:
+        factors = [tuple(f) for f in scales]
+    try:
+        metadata = VolumeMetadata.pyramid(shape=shape, dtype=dtype, chunks=chunks, voxel_size=voxel_size, kind=kind,
+                                          axes=axes, factors=factors, attributes=attributes)
+    except ValidationError as exc:
+        raise MetadataError(f"cannot create {parsed}: {_pydantic_message(exc)}") from None
+    except (TypeError, ValueError) as exc:
+        if isinstance(exc, MetadataError):
+            raise
+        raise MetadataError(f"cannot create {parsed}: {exc}") from None
+    resource = remote.create(path, metadata, exist_ok=exist_ok, **{**parsed.options, **options})
+    return Array(resource)
+
+
+def _pydantic_message(exc: ValidationError) -> str:
+    parts = []
+    for err in exc.errors():
+        loc = ".".join(str(x) for x in err.get("loc", ()))
+        msg = str(err.get("msg", "")).removeprefix("Value error, ")
+        parts.append(f"{loc}: {msg}" if loc else msg)
+    return "; ".join(parts)

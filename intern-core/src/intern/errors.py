@@ -1,0 +1,127 @@
+"""The exceptions intern raises.
+
+Every error intern raises on purpose derives from :class:`InternError`, and each also derives from the builtin
+exception a Python user would reach for first, so ``except IndexError`` keeps working around array code::
+
+    InternError
+    ├── InvalidURIError (ValueError)          the URI does not parse, or names no resource
+    ├── DriverNotInstalledError (ImportError) no installed distribution handles the scheme
+    ├── NotFoundError (LookupError)           the path names nothing on the remote
+    ├── AlreadyExistsError (FileExistsError)  create() found something there already
+    ├── PermissionDeniedError (PermissionError)
+    │   └── ReadOnlyError                     the resource, scale or version cannot be written
+    ├── OutOfBoundsError (IndexError)         a box or index reaches outside the volume
+    ├── IndexingError (IndexError)            an index expression intern does not support
+    ├── DTypeError (TypeError)                a value cannot be cast to the volume's dtype
+    ├── MetadataError (ValueError)            metadata is missing, invalid or inconsistent
+    ├── CapabilityUnavailableError (LookupError) no implementation of a service fits
+    ├── PluginError (RuntimeError)            a plugin is broken or registers nonsense
+    └── RemoteError (OSError)                 the datastore answered with an error, or not at all
+        └── TransientRemoteError              worth retrying (timeouts, 5xx, throttling)
+
+Drivers translate their backends' exceptions at one boundary (``raise NotFoundError(...) from exc``).
+All classes keep their constructor arguments in ``args`` so they pickle, which matters to Dask and to
+process pools.
+"""
+
+from __future__ import annotations
+
+__all__ = [
+    "AlreadyExistsError",
+    "CapabilityUnavailableError",
+    "DTypeError",
+    "DriverNotInstalledError",
+    "IndexingError",
+    "InternError",
+    "InvalidURIError",
+    "MetadataError",
+    "NotFoundError",
+    "OutOfBoundsError",
+    "PermissionDeniedError",
+    "PluginError",
+    "ReadOnlyError",
+    "RemoteError",
+    "TransientRemoteError",
+]
+
+
+class InternError(Exception):
+    """Base class of every error intern raises on purpose.
+
+    The message is the first argument; it says what went wrong and what to do about it.
+    """
+
+    def __str__(self) -> str:
+        return str(self.args[0]) if self.args else self.__class__.__name__
+
+
+class InvalidURIError(InternError, ValueError):
+    """The URI is malformed or does not name a resource the driver understands."""
+
+
+class DriverNotInstalledError(InternError, ImportError):
+    """No installed plugin handles this scheme (or service); the message names what to install."""
+
+    def __init__(self, message: str, scheme: str | None = None, distribution: str | None = None):
+        super().__init__(message, scheme, distribution)
+        self.scheme = scheme
+        self.distribution = distribution
+
+
+class NotFoundError(InternError, LookupError):
+    """The remote has nothing at that path (file, dataset, collection, repo, ...)."""
+
+
+class AlreadyExistsError(InternError, FileExistsError):
+    """``create`` was asked to make something that already exists (pass ``exist_ok=True`` to open it)."""
+
+
+class PermissionDeniedError(InternError, PermissionError):
+    """The remote refused the operation for these credentials."""
+
+
+class ReadOnlyError(PermissionDeniedError):
+    """The resource, scale level or version cannot be written (a committed DVID node, a read-only store, ...)."""
+
+
+class OutOfBoundsError(InternError, IndexError):
+    """An index or box reaches outside the volume; intern never clips silently."""
+
+
+class IndexingError(InternError, IndexError):
+    """The index expression is of a kind intern arrays do not support (fancy or boolean indexing, a zero step).
+
+    An ``IndexError`` like numpy's own answer to an invalid index.
+    """
+
+
+class DTypeError(InternError, TypeError):
+    """A value cannot be written to a volume of this dtype without an unsafe cast."""
+
+
+class MetadataError(InternError, ValueError):
+    """Metadata is missing, invalid or contradicts itself."""
+
+
+class CapabilityUnavailableError(InternError, LookupError):
+    """No implementation of a service (mesh, skeleton, ...) fits this resource; see ``explain()``."""
+
+
+class PluginError(InternError, RuntimeError):
+    """A plugin failed to load or registered something invalid."""
+
+
+class RemoteError(InternError, OSError):
+    """The datastore answered with an error, or did not answer.
+
+    ``status`` is the HTTP status (or ``None``), ``body`` the server's own message.
+    """
+
+    def __init__(self, message: str, status: int | None = None, body: str | None = None):
+        super().__init__(message, status, body)
+        self.status = status
+        self.body = body
+
+
+class TransientRemoteError(RemoteError):
+    """A failure that may pass: a timeout, a dropped connection, a 5xx or throttling answer."""

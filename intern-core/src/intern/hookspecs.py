@@ -1,0 +1,122 @@
+"""Hook specifications: the documented surface a plugin implements.
+
+A plugin is a plain module named by an entry point in the group ``intern``::
+
+    # pyproject.toml of a driver distribution
+    [project.entry-points.intern]
+    mydriver = "intern_mydriver.plugin"
+
+The module implements any of the hooks below with :data:`hookimpl` and must stay light: it is imported by
+``import intern``'s first registry use and by ``intern plugins``, so it names its heavy code by dotted reference
+(``"intern_mydriver._store:MyRemote"``) instead of importing it. The core imports a reference on first use.
+
+    # intern_mydriver/plugin.py
+    from intern.hookspecs import SchemeSpec, hookimpl
+
+    @hookimpl
+    def intern_schemes():
+        return [SchemeSpec("mydb", "intern_mydriver._remote:MyRemote.from_uri", suffixes=(".mydb",))]
+
+Hooks are called with keyword arguments; an implementation may accept fewer arguments than its spec (pluggy's
+rule), so specs can grow without breaking plugins. Every hook here returns a list and the core concatenates the
+lists of all plugins. A hook name with the ``intern_`` prefix that is not specified here is an error at load time.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+import pluggy
+
+__all__ = ["CommandSpec", "SchemeSpec", "ServiceSpec", "hookimpl", "hookspec"]
+
+hookspec = pluggy.HookspecMarker("intern")
+hookimpl = pluggy.HookimplMarker("intern")
+
+#: what a service may require of a resource; the resolver checks them before loading an implementation
+REQUIREMENTS = frozenset({"volume", "image", "segmentation", "writable", "versions"})
+
+
+@dataclass(frozen=True)
+class SchemeSpec:
+    """A URI scheme and the Remote factory that serves it.
+
+    Attributes:
+        scheme: lower-case scheme (``"zarr"``).
+        factory: dotted reference ``"module:attr"`` to a callable ``(URI) -> (remote, path)``.
+        suffixes: plain paths ending so (``".zarr"``) are opened with this scheme.
+        description: one line for ``intern plugins``.
+    """
+
+    scheme: str
+    factory: str
+    suffixes: tuple[str, ...] = ()
+    description: str = ""
+
+
+@dataclass(frozen=True)
+class ServiceSpec:
+    """One implementation of a capability that runs locally on any resource that has what it requires.
+
+    Attributes:
+        capability: the service's name (``"mesh"``, ``"skeleton"``, ``"downsample"``).
+        name: this implementation's name, unique for the capability (``"zmesh"``); ``prefer=`` takes it.
+        implementation: dotted reference to a callable ``(resource, **params) -> result``.
+        priority: higher wins among plugins; built-in fallbacks use negative numbers.
+        requires: traits the resource must have; a subset of :data:`REQUIREMENTS`.
+        description: one line for ``intern plugins`` and ``explain()``.
+    """
+
+    capability: str
+    name: str
+    implementation: str
+    priority: int = 0
+    requires: tuple[str, ...] = ("volume",)
+    description: str = ""
+    parameters: dict[str, str] = field(default_factory=dict)
+
+
+@dataclass(frozen=True)
+class CommandSpec:
+    """A subcommand of the ``intern`` CLI.
+
+    Attributes:
+        name: the subcommand (``intern NAME ...``).
+        entry: dotted reference to ``main(argv: list[str]) -> int | None`` that parses its own arguments.
+        help: one line for ``intern --help``.
+    """
+
+    name: str
+    entry: str
+    help: str = ""
+
+
+class InternHookSpecs:
+    """The hooks, grouped by when the core calls them (all at registry load)."""
+
+    @hookspec
+    def intern_schemes(self) -> list[SchemeSpec]:
+        """URI schemes this plugin serves.
+
+        Returns:
+            a list of :class:`SchemeSpec`. Two plugins claiming one scheme is an error naming both.
+        """
+
+    @hookspec
+    def intern_services(self) -> list[ServiceSpec]:
+        """Local implementations of services, for the resolver.
+
+        Server-side implementations are not registered here: a Remote advertises them per resource through
+        ``server_services(resource)`` (see :class:`intern.traits.ServerService`).
+
+        Returns:
+            a list of :class:`ServiceSpec`.
+        """
+
+    @hookspec
+    def intern_cli_commands(self) -> list[CommandSpec]:
+        """Subcommands this plugin adds to the ``intern`` CLI.
+
+        Returns:
+            a list of :class:`CommandSpec`; a name the core or another plugin uses already is an error.
+        """

@@ -1,0 +1,127 @@
+"""Chunked, parallel reads and writes of boxes on any VolumeResource.
+
+This is the one place where requests are cut along a volume's chunk grid, run in parallel, assembled in place, and
+where partial chunks are merged (read-modify-write) before a write. Drivers only ever see single chunks, unless they
+declare ``handles_any_box = True`` (see :mod:`intern.traits`).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+
+import numpy as np
+
+from .box import Box
+from .errors import DTypeError, PluginError, ReadOnlyError
+from .executor import run_parallel
+from .traits import SupportsWrite, VolumeResource
+
+__all__ = ["check_writable", "read_box", "write_box"]
+
+
+def _bounds(resource: VolumeResource, scale: int) -> tuple[Box, tuple[int, ...]]:
+    level = resource.metadata.scale(scale)
+    return Box.from_shape(level.shape), level.chunks
+
+
+def _checked(data: np.ndarray, box: Box, dtype: np.dtype, resource: VolumeResource) -> np.ndarray:
+    data = np.asarray(data)
+    if data.shape != box.shape or data.dtype != dtype:
+        raise PluginError(
+            f"driver of {resource.uri} returned {data.dtype}{list(data.shape)} for box [{box}], expected "
+            f"{dtype}{list(box.shape)}")
+    return data
+
+
+def read_box(
+    resource: VolumeResource,
+    box: Box,
+    *,
+    scale: int = 0,
+    out: np.ndarray | None = None,
+    progress: Callable[[int], None] | None = None,
+) -> np.ndarray:
+    """Read ``box`` at ``scale``, in parallel chunk-sized pieces, into ``out`` (a new array by default).
+
+    Raises:
+        OutOfBoundsError: the box reaches outside the level.
+    """
+    bounds, chunks = _bounds(resource, scale)
+    box.check_within(bounds)
+    dtype = resource.metadata.numpy_dtype
+    if out is not None and (out.shape != box.shape or out.dtype != dtype):
+        raise ValueError(f"out is {out.dtype}{list(out.shape)}, the box needs {dtype}{list(box.shape)}")
+    if box.is_empty():
+        return out if out is not None else np.empty(box.shape, dtype)
+    if getattr(resource, "handles_any_box", False):
+        data = _checked(resource.read(box, scale=scale), box, dtype, resource)
+        if progress:
+            progress(1)
+        if out is None:
+            # a fresh array the driver let go of needs no copy; a view into its memory does
+            return data if data.base is None and data.flags.writeable and data.flags.c_contiguous else data.copy()
+        out[...] = data
+        return out
+    if out is None:
+        out = np.empty(box.shape, dtype)
+
+    def fetch(piece: Box) -> None:
+        data = _checked(resource.read(piece, scale=scale), piece, dtype, resource)
+        out[piece.relative_to(box).to_slices()] = data
+
+    run_parallel(fetch, box.split(chunks), progress=progress)
+    return out
+
+
+def check_writable(resource: VolumeResource) -> None:
+    if not isinstance(resource, SupportsWrite):
+        raise ReadOnlyError(f"{resource.uri} cannot be written: its driver is read-only")
+    if not resource.writable:
+        raise ReadOnlyError(f"{resource.uri} is open read-only (or its version is committed)")
+
+
+def write_box(
+    resource: VolumeResource,
+    box: Box,
+    data: np.ndarray,
+    *,
+    scale: int = 0,
+    progress: Callable[[int], None] | None = None,
+) -> None:
+    """Write ``data`` (exactly ``box``'s shape and the volume's dtype) at ``box``.
+
+    Whole chunks are written as they are; chunks the box covers only in part are read, merged and written back.
+    Each chunk is written once, by one thread.
+
+    Raises:
+        OutOfBoundsError: the box reaches outside the level.
+        ReadOnlyError: the resource cannot be written.
+        DTypeError: ``data`` is not of the volume's dtype.
+    """
+    check_writable(resource)
+    bounds, chunks = _bounds(resource, scale)
+    box.check_within(bounds)
+    dtype = resource.metadata.numpy_dtype
+    if data.dtype != dtype:
+        raise DTypeError(f"data is {data.dtype}, the volume is {dtype}")
+    if data.shape != box.shape:
+        raise ValueError(f"data of shape {data.shape} does not fit box [{box}] of shape {box.shape}")
+    if box.is_empty():
+        return
+    if getattr(resource, "handles_any_box", False):
+        resource.write(box, np.ascontiguousarray(data), scale=scale)
+        if progress:
+            progress(1)
+        return
+
+    def store(chunk: Box) -> None:
+        part = chunk.intersection(box)
+        src = data[part.relative_to(box).to_slices()]
+        if part == chunk:
+            block = np.ascontiguousarray(src)
+        else:
+            block = np.array(_checked(resource.read(chunk, scale=scale), chunk, dtype, resource), copy=True)
+            block[part.relative_to(chunk).to_slices()] = src
+        resource.write(chunk, block, scale=scale)
+
+    run_parallel(store, box.chunk_boxes(chunks, bounds=bounds), progress=progress)

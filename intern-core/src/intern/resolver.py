@@ -1,0 +1,182 @@
+"""The resolver: which implementation of a service runs for a resource, and why.
+
+Order (first that fits wins):
+
+1. the user's explicit choice, ``prefer="<implementation name>"`` (or ``prefer="server"`` / ``prefer="local"`` to
+   take only that side);
+2. the Remote's own server-side implementation, when it advertises the capability for this resource;
+3. plugins' local implementations, by priority (higher first, then by name, so the choice is deterministic);
+4. the core's built-in surrogates (negative priority) last.
+
+Every candidate is recorded with the reason it was taken or passed over; :meth:`Resolution.explain` prints the
+chain, ``intern capabilities URI`` shows it for every service.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import Any, Literal
+
+from .errors import CapabilityUnavailableError
+from .hookspecs import ServiceSpec
+from .registry import KNOWN_SERVICES, get_registry, load_reference
+from .traits import Resource, ServerService, SupportsVersions, SupportsWrite, VolumeResource
+
+__all__ = ["Candidate", "Resolution", "capabilities", "resolve"]
+
+Source = Literal["server", "local"]
+
+
+@dataclass(frozen=True)
+class Candidate:
+    """One implementation the resolver considered."""
+
+    name: str
+    source: Source
+    priority: int
+    taken: bool
+    reason: str
+    description: str = ""
+
+
+@dataclass
+class Resolution:
+    """The outcome of :func:`resolve`: the chosen implementation (or none) and every candidate considered.
+
+    Call it to run the service: ``resolve("mesh", res)(ids=[1, 2])``.
+    """
+
+    capability: str
+    resource_uri: str
+    candidates: list[Candidate]
+    prefer: str | None = None
+    _resource: Any = field(default=None, repr=False)
+    _loader: Callable[[], Callable[..., Any]] | None = field(default=None, repr=False)
+
+    @property
+    def chosen(self) -> Candidate | None:
+        return next((c for c in self.candidates if c.taken), None)
+
+    @property
+    def available(self) -> bool:
+        return self.chosen is not None
+
+    @property
+    def implementation(self) -> str | None:
+        return self.chosen.name if self.chosen else None
+
+    @property
+    def server_side(self) -> bool:
+        return bool(self.chosen and self.chosen.source == "server")
+
+    @property
+    def passed_over(self) -> list[Candidate]:
+        return [c for c in self.candidates if not c.taken]
+
+    def explain(self) -> str:
+        """The whole chain, one candidate a line, with why each was taken or passed over."""
+        head = f"{self.capability} for {self.resource_uri}"
+        if self.prefer:
+            head += f" (prefer={self.prefer!r})"
+        lines = [head + ":"]
+        if not self.candidates:
+            dist = KNOWN_SERVICES.get(self.capability)
+            lines.append("  no implementation is installed" + (f" (pip install {dist})" if dist else ""))
+        for c in self.candidates:
+            mark = "->" if c.taken else "  "
+            lines.append(f"  {mark} {c.name} [{c.source}, priority {c.priority}]: {c.reason}")
+        return "\n".join(lines)
+
+    def __call__(self, **params: Any) -> Any:
+        if self._loader is None:
+            raise CapabilityUnavailableError(self.explain())
+        return self._loader()(self._resource, **params)
+
+    def __repr__(self) -> str:
+        where = "server" if self.server_side else "local" if self.available else "unavailable"
+        return f"<Resolution {self.capability}: {self.implementation or 'none'} ({where})>"
+
+
+def _unmet(spec: ServiceSpec, resource: Resource) -> str | None:
+    for need in spec.requires:
+        if need == "volume" and not isinstance(resource, VolumeResource):
+            return "needs a volume"
+        if need in ("image", "segmentation"):
+            kind = getattr(getattr(resource, "metadata", None), "kind", None)
+            if kind != need:
+                return f"needs a {need}, this is a{'n' if str(kind)[0] in 'aeiou' else ''} {kind}"
+        if need == "writable" and not (isinstance(resource, SupportsWrite) and resource.writable):
+            return "needs a writable resource"
+        if need == "versions" and not isinstance(resource, SupportsVersions):
+            return "needs a versioned datastore"
+    return None
+
+
+def resolve(capability: str, resource: Resource, prefer: str | None = None, *, strict: bool = True) -> Resolution:
+    """Choose the implementation of ``capability`` for ``resource``.
+
+    Args:
+        capability: ``"mesh"``, ``"skeleton"``, ``"downsample"``, or any a plugin registers.
+        resource: an open resource (``intern.open(uri)``) or an :class:`~intern.array.Array`.
+        prefer: an implementation name, or ``"server"`` / ``"local"`` to restrict the side.
+        strict: raise when nothing fits (otherwise return the unavailable Resolution, as ``capabilities`` does).
+
+    Raises:
+        CapabilityUnavailableError: nothing fits; the message is the whole ``explain()``.
+    """
+    resource = getattr(resource, "resource", resource)  # an Array stands for its resource
+    candidates: list[Candidate] = []
+    chosen: Callable[[], Callable[..., Any]] | None = None
+    registry = get_registry()
+
+    def consider(name: str, source: Source, priority: int, unmet: str | None, description: str,
+                 loader: Callable[[], Callable[..., Any]]) -> None:
+        nonlocal chosen
+        if chosen is not None:
+            reason, taken = "a candidate before it was taken", False
+        elif prefer not in (None, "server", "local") and prefer != name:
+            reason, taken = f"not the preferred {prefer!r}", False
+        elif prefer in ("server", "local") and source != prefer:
+            reason, taken = f"prefer={prefer!r}", False
+        elif unmet:
+            reason, taken = unmet, False
+        else:
+            chosen = loader  # imported only when the service runs: explain() and capabilities() stay light
+            taken = True
+            reason = "preferred by the caller" if prefer == name else (
+                "the remote serves it" if source == "server" else "highest priority that fits")
+        candidates.append(Candidate(name, source, priority, taken, reason, description))
+
+    server: dict[str, Callable[..., Any]] = {}
+    if isinstance(getattr(resource, "remote", None), ServerService):
+        server = dict(resource.remote.server_services(resource))
+    if capability in server:
+        name = f"{getattr(resource.remote, 'scheme', 'remote')}-server"
+        consider(name, "server", 1000, None, "served by the datastore itself", lambda: server[capability])
+    for spec in registry.services(capability):
+        consider(spec.name, "local", spec.priority, _unmet(spec, resource), spec.description,
+                 lambda spec=spec: load_reference(spec.implementation))
+
+    uri = getattr(resource, "uri", repr(resource))
+    result = Resolution(capability, uri, candidates, prefer, resource, chosen)
+    if chosen is None and strict:
+        if prefer not in (None, "server", "local") and not any(c.name == prefer for c in candidates):
+            names = ", ".join(c.name for c in candidates) or "none"
+            raise CapabilityUnavailableError(f"no {capability} implementation is named {prefer!r} (installed: {names})\n"
+                                             + result.explain())
+        raise CapabilityUnavailableError(result.explain())
+    return result
+
+
+def capabilities(resource: Resource | str) -> dict[str, Resolution]:
+    """For every capability known here (installed services and what the remote serves), how it would run."""
+    if isinstance(resource, str):
+        from .api import open as open_uri
+
+        resource = open_uri(resource)
+    resource = getattr(resource, "resource", resource)
+    names = set(get_registry().capabilities)
+    if isinstance(getattr(resource, "remote", None), ServerService):
+        names |= set(resource.remote.server_services(resource))
+    return {name: resolve(name, resource, strict=False) for name in sorted(names)}

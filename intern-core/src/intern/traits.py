@@ -1,0 +1,150 @@
+"""The traits a driver implements: Remote, Resource, VolumeResource and Service.
+
+They are :class:`typing.Protocol` classes: a driver's classes never subclass them, they only have the right
+methods, and ``isinstance(obj, VolumeResource)`` checks that at run time. Optional abilities are protocols of their
+own (``SupportsWrite``, ``SupportsVersions``, ``SupportsCreate``), so a capability is visible before it is called.
+
+The minimum a read-only driver writes is a Remote with ``open`` and ``ls`` and a VolumeResource with ``uri``,
+``metadata`` and ``read``. Everything else (numpy indexing, parallel chunked reads, read-modify-write of edge chunks,
+dask, CLI, conformance tests) comes from the core. The worked example is the ``mem://`` driver in
+:mod:`intern._builtin.mem`, and the plugin author guide in ``docs/``.
+
+Note for implementers, on boxes: ``read`` and ``write`` receive a :class:`~intern.box.Box` over **every** axis of
+the volume (``t, c, z, y, x`` as the metadata's ``axes`` say), relative to voxel 0 of that scale level, always inside
+the level's shape. Unless the resource sets ``handles_any_box = True``, the core only ever passes boxes that lie in one
+storage chunk (reads) or that are exactly one whole chunk clipped to the volume (writes), and it calls ``read``/
+``write`` from several threads at once for different chunks. A driver whose backend already parallelises and handles
+partial chunks (TensorStore, HDF5, a server that accepts any cutout) sets ``handles_any_box = True`` and gets whole
+requests instead.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Mapping, Sequence
+from typing import Any, ClassVar, Protocol, runtime_checkable
+
+import numpy as np
+
+from .box import Box
+from .metadata import VolumeMetadata
+from .uri import URI
+
+__all__ = [
+    "Remote",
+    "Resource",
+    "Service",
+    "ServerService",
+    "SupportsCreate",
+    "SupportsVersions",
+    "SupportsWrite",
+    "VolumeResource",
+]
+
+
+@runtime_checkable
+class Resource(Protocol):
+    """A pointer to something on a Remote: a volume, a group, a collection.
+
+    Attributes:
+        uri: the URI that opens this resource again (it crosses process boundaries instead of the object).
+        remote: the Remote it lives on.
+    """
+
+    @property
+    def uri(self) -> str: ...
+
+    @property
+    def remote(self) -> Remote: ...
+
+
+@runtime_checkable
+class VolumeResource(Resource, Protocol):
+    """A volume: metadata and reads of boxes at a scale level."""
+
+    @property
+    def metadata(self) -> VolumeMetadata: ...
+
+    def read(self, box: Box, *, scale: int = 0) -> np.ndarray:
+        """Return the voxels of ``box`` (over every axis) at level ``scale`` as a C-order array of the volume's dtype.
+
+        The core guarantees the box is inside the level. The array may be a view of the driver's memory as long as
+        the driver never writes to it afterwards; the core copies it into the caller's output.
+        """
+        ...
+
+
+@runtime_checkable
+class SupportsWrite(Protocol):
+    """A volume that can be written."""
+
+    @property
+    def writable(self) -> bool:
+        """Whether writes are allowed now (a committed version or a read-only mode says no)."""
+        ...
+
+    def write(self, box: Box, data: np.ndarray, *, scale: int = 0) -> None:
+        """Store ``data`` (shape of ``box``, the volume's dtype, C order) at ``box`` of level ``scale``.
+
+        Without ``handles_any_box`` the box is one whole chunk clipped to the volume; the core has already merged
+        partial writes with the chunk's old content. Atomic per chunk where the store allows.
+        """
+        ...
+
+
+@runtime_checkable
+class SupportsVersions(Protocol):
+    """A volume whose datastore keeps versions (DVID nodes, ...)."""
+
+    def versions(self) -> Sequence[Mapping[str, Any]]:
+        """Every version, oldest first, each a mapping with at least ``id``, ``committed`` and ``note``."""
+        ...
+
+
+@runtime_checkable
+class Remote(Protocol):
+    """A datastore reached by a URI scheme.
+
+    A driver registers a Remote *factory* for its schemes (see :mod:`intern.hookspecs`): a callable
+    ``factory(uri: URI) -> (remote, path)`` that splits a URI into the remote it names (host, bucket, credentials)
+    and the path inside it. A class with a ``from_uri`` classmethod is the usual shape.
+    """
+
+    scheme: ClassVar[str] | str
+
+    def open(self, path: str, **options: Any) -> Resource:
+        """The resource at ``path``. Raises :class:`~intern.errors.NotFoundError` when there is none."""
+        ...
+
+    def ls(self, path: str = "") -> list[str]:
+        """Names of the children of ``path`` (collections, groups, repos, instances); empty for a leaf."""
+        ...
+
+
+@runtime_checkable
+class SupportsCreate(Protocol):
+    """A Remote that can make new volumes."""
+
+    def create(self, path: str, metadata: VolumeMetadata, *, exist_ok: bool = False, **options: Any) -> VolumeResource:
+        """Make a new volume (all its scale levels, empty) and return it."""
+        ...
+
+
+@runtime_checkable
+class ServerService(Protocol):
+    """A Remote that runs services on its own server for some resources (DVID stored meshes, ...)."""
+
+    def server_services(self, resource: Resource) -> Mapping[str, Callable[..., Any]]:
+        """For this resource, capability name -> callable taking ``(resource, **params)``. Empty when none."""
+        ...
+
+
+@runtime_checkable
+class Service(Protocol):
+    """A named capability (``mesh``, ``skeleton``, ``downsample``, ...) run on a resource.
+
+    Registered by plugins through :class:`~intern.hookspecs.ServiceSpec`, which also states the traits it needs of a
+    resource, so the resolver can pass over implementations that would not fit before loading them.
+    """
+
+    def __call__(self, resource: VolumeResource, **params: Any) -> Any: ...
+

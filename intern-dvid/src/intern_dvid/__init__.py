@@ -1,0 +1,1 @@
+"""intern-dvid: under construction."""

@@ -1,0 +1,1 @@
+"""intern-mesh: under construction."""
