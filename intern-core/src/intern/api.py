@@ -8,7 +8,7 @@ from typing import Any
 from pydantic import ValidationError
 
 from .array import Array
-from .errors import InvalidURIError, MetadataError, NotFoundError
+from .errors import AlreadyExistsError, InvalidURIError, MetadataError, NotFoundError
 from .metadata import VolumeKind, VolumeMetadata
 from .registry import get_registry
 from .traits import Resource, SupportsCreate, VolumeResource
@@ -136,6 +136,10 @@ def create(
             raise
         raise MetadataError(f"cannot create {parsed}: {exc}") from None
     resource = remote.create(path, metadata, exist_ok=exist_ok, **{**parsed.options, **options})
+    have = resource.metadata
+    if exist_ok and (have.shape != metadata.shape or have.dtype != metadata.dtype):
+        raise AlreadyExistsError(f"{parsed} exists as {have.dtype}{list(have.shape)}, not the "
+                                 f"{metadata.dtype}{list(metadata.shape)} asked for")
     return Array(resource)
 
 

@@ -18,7 +18,7 @@ import numpy as np
 
 from ._indexing import normalize_key
 from .box import Box
-from .errors import DTypeError
+from .errors import DTypeError, ShapeError
 from .io import check_writable, read_box, write_box
 from .metadata import ScaleLevel, VolumeMetadata
 from .traits import VolumeResource
@@ -140,6 +140,8 @@ class Array:
     def __getitem__(self, key: Any) -> np.ndarray:
         sel = normalize_key(key, self.shape, self.axes)
         block = read_box(self._resource, sel.box, scale=self._scale)
+        if not sel.shape:  # every axis indexed by an integer: a numpy scalar, as numpy gives
+            return block.reshape(())[()]
         if sel.is_box:
             return block.reshape(sel.shape)
         return np.ascontiguousarray(block[sel.within])
@@ -150,6 +152,8 @@ class Array:
         return read_box(self._resource, box, scale=self._scale, out=out)
 
     def __array__(self, dtype: Any = None, copy: bool | None = None) -> np.ndarray:
+        if copy is False:
+            raise ValueError("an intern.Array lives in its datastore: np.asarray must read (copy) it")
         data = self.read()
         return data if dtype is None else data.astype(dtype, copy=False)
 
@@ -161,7 +165,7 @@ class Array:
         try:
             values = np.broadcast_to(values, sel.shape)
         except ValueError:
-            raise ValueError(f"could not broadcast a value of shape {np.shape(value)} into the selection of shape "
+            raise ShapeError(f"could not broadcast a value of shape {np.shape(value)} into the selection of shape "
                              f"{sel.shape}") from None
         if sel.is_box:
             write_box(self._resource, sel.box, values.reshape(sel.box.shape), scale=self._scale)
@@ -214,10 +218,12 @@ class _DaskSource:
 def cast_for_write(value: Any, dtype: np.dtype) -> np.ndarray:
     """``value`` as an array of ``dtype``, cast only as numpy's ``same_kind`` rule allows.
 
-    Python scalars follow numpy 2's rule for them: an int must fit the dtype, a float needs a float dtype.
+    Python scalars and lists follow numpy 2's rule for Python numbers: integers must fit the dtype, floats need a
+    float dtype. Integer arrays narrowed within their kind (uint64 into uint8) must fit too: numpy would wrap them
+    around silently, and a wrapped label is a different cell.
 
     Raises:
-        DTypeError: the cast is not ``same_kind``, or a Python int does not fit.
+        DTypeError: the cast is not ``same_kind``, or integers do not fit.
     """
     if isinstance(value, (bool, np.bool_)):
         return np.asarray(value, dtype=dtype)
@@ -234,8 +240,15 @@ def cast_for_write(value: Any, dtype: np.dtype) -> np.ndarray:
             raise DTypeError(f"a float cannot be written to a {dtype} volume (numpy's same_kind rule); round it "
                              "and cast it first")
         return np.asarray(value, dtype=dtype)
+    python_numbers = isinstance(value, (list, tuple))
     arr = np.asarray(value)
-    if arr.dtype == object or not np.can_cast(arr.dtype, dtype, casting="same_kind"):
+    ints = arr.dtype.kind in "iu" and dtype.kind in "iu"
+    if arr.dtype == object or not (np.can_cast(arr.dtype, dtype, casting="same_kind") or (python_numbers and ints)):
         raise DTypeError(f"cannot write {arr.dtype} values to a {dtype} volume (numpy's same_kind rule); cast them "
                          "first with .astype()")
+    if ints and arr.size and not np.can_cast(arr.dtype, dtype, casting="safe"):
+        info = np.iinfo(dtype)
+        lo, hi = int(arr.min()), int(arr.max())
+        if lo < info.min or hi > info.max:
+            raise DTypeError(f"values {lo}..{hi} do not fit in {dtype} ({info.min}..{info.max}); nothing was written")
     return arr.astype(dtype, copy=False)

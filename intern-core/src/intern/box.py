@@ -122,10 +122,10 @@ class Box:
         return all(a <= c and d <= b for a, b, c, d in zip(self.start, self.stop, other.start, other.stop))
 
     def intersection(self, other: Box) -> Box:
-        """The common part; an empty box (at the clamped position) when they do not overlap."""
+        """The common part; when they do not overlap, an empty box that still lies within both boxes' bounds."""
         self._check(other)
-        start = tuple(max(a, c) for a, c in zip(self.start, other.start))
-        stop = tuple(max(s, min(b, d)) for s, b, d in zip(start, self.stop, other.stop))
+        stop = tuple(min(b, d) for b, d in zip(self.stop, other.stop))
+        start = tuple(min(max(a, c), s) for a, c, s in zip(self.start, other.start, stop))
         return Box(start, stop)
 
     def clip(self, bounds: Box) -> Box:

@@ -4,9 +4,9 @@ Looked up in this order, later winning:
 
 1. ``~/.intern/intern.cfg`` (or the file named by ``INTERN_CONFIG``). Its ``[Default]`` section has the public intern
    client's keys ``protocol``, ``host``, ``token``; other sections are per scheme (``[bossdb]``, ``[dvid]``,
-   ``[zarr]``) or intern-wide (``[intern]``: ``max_workers``, ``cache_dir``, ``scheduler``).
-2. Environment: ``INTERN_PROTOCOL``, ``INTERN_HOST``, ``INTERN_TOKEN`` (into ``Default``), ``INTERN_MAX_WORKERS``,
-   ``INTERN_CACHE_DIR``, ``INTERN_SCHEDULER`` (into ``intern``), and ``INTERN_<SCHEME>_<KEY>`` into ``[<scheme>]``.
+   ``[zarr]``) or intern-wide (``[intern]``: ``max_workers``).
+2. Environment: ``INTERN_PROTOCOL``, ``INTERN_HOST``, ``INTERN_TOKEN`` (into ``Default``), ``INTERN_MAX_WORKERS``
+   (into ``intern``), and ``INTERN_<SCHEME>_<KEY>`` into ``[<scheme>]`` (``+`` in a scheme becomes ``_``).
 
 >>> section("Default").get("protocol", "https")  # doctest: +SKIP
 'https'
@@ -18,10 +18,12 @@ import configparser
 import os
 from pathlib import Path
 
+from .errors import ConfigError
+
 __all__ = ["config_path", "max_workers", "section"]
 
 _DEFAULT_KEYS = {"PROTOCOL": "protocol", "HOST": "host", "TOKEN": "token"}
-_INTERN_KEYS = {"MAX_WORKERS": "max_workers", "CACHE_DIR": "cache_dir", "SCHEDULER": "scheduler"}
+_INTERN_KEYS = {"MAX_WORKERS": "max_workers"}
 
 
 def config_path() -> Path:
@@ -33,7 +35,10 @@ def _read() -> configparser.ConfigParser:
     parser = configparser.ConfigParser(interpolation=None)
     path = config_path()
     if path.is_file():
-        parser.read(path)
+        try:
+            parser.read(path)
+        except configparser.Error as exc:
+            raise ConfigError(f"{path} is not a valid INI file: {exc}") from None
     return parser
 
 
@@ -67,8 +72,9 @@ def max_workers() -> int:
         try:
             n = int(value)
         except ValueError:
-            raise ValueError(f"max_workers must be a whole number, got {value!r}") from None
+            raise ConfigError(f"max_workers (INTERN_MAX_WORKERS or [intern] in {config_path()}) must be a whole "
+                              f"number, got {value!r}") from None
         if n >= 1:
             return n
-        raise ValueError(f"max_workers must be >= 1, got {n}")
+        raise ConfigError(f"max_workers must be >= 1, got {n}")
     return min(32, 4 * (os.cpu_count() or 1))

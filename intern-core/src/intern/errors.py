@@ -13,7 +13,9 @@ exception a Python user would reach for first, so ``except IndexError`` keeps wo
     ├── OutOfBoundsError (IndexError)         a box or index reaches outside the volume
     ├── IndexingError (IndexError)            an index expression intern does not support
     ├── DTypeError (TypeError)                a value cannot be cast to the volume's dtype
+    ├── ShapeError (ValueError)               data does not fit the box or selection it is written to
     ├── MetadataError (ValueError)            metadata is missing, invalid or inconsistent
+    ├── ConfigError (ValueError)              a setting in intern.cfg or INTERN_* is invalid
     ├── CapabilityUnavailableError (LookupError) no implementation of a service fits
     ├── PluginError (RuntimeError)            a plugin is broken or registers nonsense
     └── RemoteError (OSError)                 the datastore answered with an error, or not at all
@@ -29,6 +31,7 @@ from __future__ import annotations
 __all__ = [
     "AlreadyExistsError",
     "CapabilityUnavailableError",
+    "ConfigError",
     "DTypeError",
     "DriverNotInstalledError",
     "IndexingError",
@@ -40,6 +43,7 @@ __all__ = [
     "PermissionDeniedError",
     "PluginError",
     "ReadOnlyError",
+    "ShapeError",
     "RemoteError",
     "TransientRemoteError",
 ]
@@ -97,6 +101,14 @@ class IndexingError(InternError, IndexError):
 
 class DTypeError(InternError, TypeError):
     """A value cannot be written to a volume of this dtype without an unsafe cast."""
+
+
+class ShapeError(InternError, ValueError):
+    """Data does not have (and does not broadcast to) the shape of the box or selection it is written to."""
+
+
+class ConfigError(InternError, ValueError):
+    """A setting in the configuration file or the environment is invalid; the message names it."""
 
 
 class MetadataError(InternError, ValueError):

@@ -32,14 +32,14 @@ def _mark_worker() -> None:
 
 
 def _get_pool() -> ThreadPoolExecutor:
+    # sized once from the configuration; shutdown() makes the next call read it again
     global _pool, _pool_size
-    size = config.max_workers()
+    if _pool is not None:
+        return _pool
     with _lock:
-        if _pool is None or _pool_size != size:
-            if _pool is not None:
-                _pool.shutdown(wait=False)
-            _pool = ThreadPoolExecutor(max_workers=size, thread_name_prefix="intern-io", initializer=_mark_worker)
-            _pool_size = size
+        if _pool is None:
+            _pool_size = config.max_workers()
+            _pool = ThreadPoolExecutor(max_workers=_pool_size, thread_name_prefix="intern-io", initializer=_mark_worker)
         return _pool
 
 
@@ -91,7 +91,7 @@ def _as_completed(futures: list[Future[R]]) -> Iterator[Future[R]]:
 
 
 def shutdown() -> None:
-    """Stop the pool's threads (they are restarted on the next parallel call)."""
+    """Stop the pool's threads; the next parallel call starts a pool sized from the configuration again."""
     global _pool
     with _lock:
         if _pool is not None:

@@ -12,7 +12,7 @@ from collections.abc import Callable
 import numpy as np
 
 from .box import Box
-from .errors import DTypeError, PluginError, ReadOnlyError
+from .errors import DTypeError, PluginError, ReadOnlyError, ShapeError
 from .executor import run_parallel
 from .traits import SupportsWrite, VolumeResource
 
@@ -50,7 +50,7 @@ def read_box(
     box.check_within(bounds)
     dtype = resource.metadata.numpy_dtype
     if out is not None and (out.shape != box.shape or out.dtype != dtype):
-        raise ValueError(f"out is {out.dtype}{list(out.shape)}, the box needs {dtype}{list(box.shape)}")
+        raise ShapeError(f"out is {out.dtype}{list(out.shape)}, the box needs {dtype}{list(box.shape)}")
     if box.is_empty():
         return out if out is not None else np.empty(box.shape, dtype)
     if getattr(resource, "handles_any_box", False):
@@ -105,7 +105,7 @@ def write_box(
     if data.dtype != dtype:
         raise DTypeError(f"data is {data.dtype}, the volume is {dtype}")
     if data.shape != box.shape:
-        raise ValueError(f"data of shape {data.shape} does not fit box [{box}] of shape {box.shape}")
+        raise ShapeError(f"data of shape {data.shape} does not fit box [{box}] of shape {box.shape}")
     if box.is_empty():
         return
     if getattr(resource, "handles_any_box", False):

@@ -207,7 +207,9 @@ class VolumeMetadata(_Model):
             chunks: the same chunk shape at every level (defaults to 64 on spatial axes, 1 on others).
         """
         shape = tuple(int(s) for s in shape)
-        axes = tuple(axes) if axes is not None else ("t", "c", *SPATIAL_AXES)[-len(shape):] if len(shape) <= 5 else ()
+        if axes is None and not 3 <= len(shape) <= 5:
+            raise MetadataError(f"shape {shape} has {len(shape)} axes; a volume has (z, y, x) and optionally t, c before")
+        axes = tuple(axes) if axes is not None else ("t", "c", *SPATIAL_AXES)[-len(shape):]
         if chunks is None:
             chunks = tuple([1] * (len(shape) - 3) + [min(64, max(1, s)) for s in shape[-3:]])
         chunks = tuple(int(c) for c in chunks)

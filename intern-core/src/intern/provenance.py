@@ -1,7 +1,8 @@
 """Provenance: what produced a data product, written as ``provenance.json`` beside it.
 
-Every mesh directory, skeleton directory, cutout file or copied volume intern writes gets one, so a result can be
-traced to its source, version, box, implementation, parameters and the package versions that made it.
+Data products intern writes (cutout files from the CLI, and the mesh and skeleton directories of services) get one,
+so a result can be traced to its source, version, box, implementation, parameters and the package versions that
+made it.
 
 >>> rec = record(source="mem://demo", implementation="numpy", parameters={"factor": [1, 2, 2]})
 >>> sorted(rec)[:3]

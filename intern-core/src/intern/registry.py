@@ -33,13 +33,12 @@ __all__ = [
 
 #: schemes and services of the project's own distributions, for the install hint when one is missing
 KNOWN_SCHEMES: Mapping[str, str] = MappingProxyType({
-    "zarr": "intern-zarr", "h5": "intern-zarr", "hdf5": "intern-zarr", "tiff": "intern-zarr",
+    "zarr": "intern-zarr", "h5": "intern-zarr", "hdf5": "intern-zarr",
     "bossdb": "intern-boss", "dvid": "intern-dvid", "dvid+https": "intern-dvid",
-    "precomputed": "intern-cloudvolume", "graphene": "intern-cloudvolume",
-    "knossos": "intern-knossos",
+    "precomputed": "intern-cloudvolume", "knossos": "intern-knossos",
 })
 KNOWN_SUFFIXES: Mapping[str, str] = MappingProxyType({
-    ".zarr": "zarr", ".ome.zarr": "zarr", ".h5": "h5", ".hdf5": "h5", ".tif": "tiff", ".tiff": "tiff",
+    ".zarr": "zarr", ".ome.zarr": "zarr", ".h5": "h5", ".hdf5": "h5",
 })
 KNOWN_SERVICES: Mapping[str, str] = MappingProxyType({
     "mesh": "intern-mesh", "skeleton": "intern-mesh", "downsample": "intern-mesh",
@@ -135,7 +134,8 @@ class Registry:
                     raise PluginError(f"service {spec.name!r} of plugin {name!r} requires unknown traits {sorted(unknown)}")
                 impls = services.setdefault(spec.capability, {})
                 if spec.name in impls:
-                    raise PluginError(f"{spec.capability} implementation {spec.name!r} is registered twice")
+                    raise PluginError(f"{spec.capability} implementation {spec.name!r} is registered by both "
+                                      f"{impls[spec.name][1]!r} and {name!r}")
                 impls[spec.name] = (spec, name)
             for spec in got_commands:
                 if not isinstance(spec, CommandSpec):

@@ -1,0 +1,77 @@
+"""The ``intern`` command line.
+
+Core commands: ``plugins``, ``info URI``, ``ls URI``, ``capabilities URI``, ``cutout URI --box ... -o FILE``.
+Plugins add commands through the ``intern_cli_commands`` hook; their code loads only when their command runs.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+from collections.abc import Sequence
+
+from .. import __version__
+from ..errors import InternError
+
+__all__ = ["main"]
+
+
+def _parser() -> argparse.ArgumentParser:
+    from ..registry import get_registry
+
+    p = argparse.ArgumentParser(prog="intern", description="One API over the volumetric datastores of connectomics.")
+    p.add_argument("--version", action="version", version=f"intern {__version__}")
+    sub = p.add_subparsers(dest="command", metavar="COMMAND")
+
+    s = sub.add_parser("plugins", help="installed drivers and services")
+    s.add_argument("--json", action="store_true", help="print JSON")
+
+    s = sub.add_parser("info", help="metadata of a volume")
+    s.add_argument("uri")
+    s.add_argument("--json", action="store_true", help="print JSON")
+
+    s = sub.add_parser("ls", help="what lies below a URI")
+    s.add_argument("uri")
+
+    s = sub.add_parser("capabilities", help="which implementation of each service would run, and why")
+    s.add_argument("uri")
+    s.add_argument("--json", action="store_true", help="print JSON")
+
+    s = sub.add_parser("cutout", help="save a box of a volume to .npy, .tif, .h5 or .png (one z-slice)")
+    s.add_argument("uri")
+    s.add_argument("--box", required=True, help="Z0:Z1,Y0:Y1,X0:X1 (with leading t/c ranges if the volume has them)")
+    s.add_argument("--scale", type=int, default=0)
+    s.add_argument("-o", "--output", required=True)
+
+    for name, spec in sorted(get_registry().commands.items()):
+        sub.add_parser(name, help=spec.help, add_help=False)
+    return p
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    argv = list(sys.argv[1:] if argv is None else argv)
+    try:
+        from ..registry import get_registry
+
+        commands = get_registry().commands
+        if argv and argv[0] in commands:  # a plugin's command parses its own arguments
+            from ..registry import load_reference
+
+            return int(load_reference(commands[argv[0]].entry)(argv[1:]) or 0)
+        args = _parser().parse_args(argv)
+        if args.command is None:
+            _parser().print_help()
+            return 0
+        from . import commands as impl
+
+        return int(getattr(impl, args.command)(args) or 0)
+    except InternError as exc:
+        print(f"intern: error: {exc}", file=sys.stderr)
+        return 2
+    except KeyboardInterrupt:
+        return 130
+
+
+def _print_json(obj: object) -> None:
+    print(json.dumps(obj, indent=2, default=str))

@@ -1,0 +1,190 @@
+"""The tests behind :class:`VolumeDriverTests` (see :mod:`intern.testing`)."""
+
+from __future__ import annotations
+
+import pickle
+from collections.abc import Callable
+from typing import Any, ClassVar
+
+import numpy as np
+import pytest
+
+import intern
+from intern.box import Box
+from intern.errors import (
+    AlreadyExistsError,
+    DTypeError,
+    InternError,
+    NotFoundError,
+    OutOfBoundsError,
+)
+from intern.traits import Remote, VolumeResource
+
+__all__ = ["VolumeDriverTests", "reference_data"]
+
+
+def reference_data(shape: tuple[int, ...], dtype: Any, seed: int = 0) -> np.ndarray:
+    """Deterministic test content that uses the dtype's range (so byte-order or truncation bugs show)."""
+    rng = np.random.default_rng(seed)
+    dt = np.dtype(dtype)
+    if dt.kind == "f":
+        return rng.standard_normal(shape).astype(dt) * 1000
+    if dt.kind == "b":
+        return rng.integers(0, 2, shape).astype(dt)
+    info = np.iinfo(dt)
+    hi = min(int(info.max), 2**62)
+    return rng.integers(max(int(info.min), -(2**62)), hi, shape, endpoint=True, dtype=np.int64 if dt.kind == "i" else np.uint64).astype(dt)
+
+
+def _random_box(rng: np.random.Generator, shape: tuple[int, ...]) -> Box:
+    start, stop = [], []
+    for n in shape:
+        a = int(rng.integers(0, n))
+        b = int(rng.integers(a + 1, n + 1))
+        start.append(a)
+        stop.append(b)
+    return Box(tuple(start), tuple(stop))
+
+
+class VolumeDriverTests:
+    """Inherit, provide ``new_uri``, and the driver is checked against the traits' contract."""
+
+    dtypes: ClassVar[tuple[str, ...]] = ("uint8", "uint16", "uint32", "uint64", "float32")
+    shape: ClassVar[tuple[int, ...]] = (20, 37, 45)
+    chunks: ClassVar[tuple[int, ...]] = (8, 16, 16)
+    voxel_size: ClassVar[tuple[float, float, float]] = (40.0, 8.0, 8.0)
+    supports_create: ClassVar[bool] = True
+    supports_write: ClassVar[bool] = True
+    supports_scales: ClassVar[bool] = True
+    random_boxes: ClassVar[int] = 12
+
+    # -- fixtures a driver provides or overrides ----------------------------------------------------------------
+    @pytest.fixture
+    def new_uri(self) -> Callable[[str], str]:
+        raise NotImplementedError("a driver's test class provides the new_uri fixture: name -> URI of a new volume")
+
+    @pytest.fixture(params=dtypes)
+    def dtype(self, request: pytest.FixtureRequest) -> str:
+        if request.param not in self.dtypes:
+            pytest.skip(f"{request.param} is not among this driver's dtypes {self.dtypes}")
+        return request.param
+
+    @pytest.fixture
+    def volume(self, new_uri: Callable[[str], str], dtype: str) -> intern.Array:
+        if not self.supports_create:
+            pytest.skip("the driver does not create volumes; override the 'volume' fixture")
+        return intern.create(new_uri(f"conf-{dtype}"), shape=self.shape, dtype=dtype, chunks=self.chunks,
+                             voxel_size=self.voxel_size)
+
+    def _need_write(self) -> None:
+        if not self.supports_write:
+            pytest.skip("the driver is read-only")
+
+    # -- the contract -------------------------------------------------------------------------------------------
+    def test_metadata_matches_creation(self, volume: intern.Array, dtype: str) -> None:
+        assert isinstance(volume.resource, VolumeResource)
+        assert isinstance(volume.resource.remote, Remote)
+        assert volume.shape == self.shape
+        assert volume.dtype == np.dtype(dtype)
+        assert volume.axes[-3:] == ("z", "y", "x")
+        assert tuple(volume.voxel_size) == pytest.approx(self.voxel_size)
+        assert volume.voxel_unit == "nm"
+        assert len(volume.chunks) == len(self.shape)
+
+    def test_reopen_by_uri(self, volume: intern.Array, dtype: str) -> None:
+        self._need_write()
+        data = reference_data(self.shape, dtype, seed=1)
+        volume[...] = data
+        again = intern.array(volume.uri)
+        assert again.shape == volume.shape and again.dtype == volume.dtype
+        np.testing.assert_array_equal(again[...], data)
+
+    def test_unwritten_reads_zero(self, volume: intern.Array) -> None:
+        if not self.supports_create:
+            pytest.skip("needs a new volume")
+        assert not volume[...].any()
+
+    def test_random_box_round_trips(self, volume: intern.Array, dtype: str) -> None:
+        self._need_write()
+        rng = np.random.default_rng(7)
+        expected = np.zeros(self.shape, dtype)
+        for i in range(self.random_boxes):
+            box = _random_box(rng, self.shape)
+            block = reference_data(box.shape, dtype, seed=100 + i)
+            volume.write(box, block)
+            expected[box.to_slices()] = block
+            probe = _random_box(rng, self.shape)
+            np.testing.assert_array_equal(volume.read(probe), expected[probe.to_slices()])
+        np.testing.assert_array_equal(volume[...], expected)
+
+    def test_partial_chunk_write_keeps_neighbours(self, volume: intern.Array, dtype: str) -> None:
+        self._need_write()
+        base = reference_data(self.shape, dtype, seed=3)
+        volume[...] = base
+        volume[1:3, 5:9, 7:8] = np.zeros((2, 4, 1), dtype)
+        base[1:3, 5:9, 7:8] = 0
+        np.testing.assert_array_equal(volume[...], base)
+
+    def test_scales(self, new_uri: Callable[[str], str]) -> None:
+        if not (self.supports_scales and self.supports_create and self.supports_write):
+            pytest.skip("the driver does not create pyramids")
+        dtype = self.dtypes[0]
+        a = intern.create(new_uri("conf-pyramid"), shape=self.shape, dtype=dtype, chunks=self.chunks,
+                          voxel_size=(8.0, 8.0, 8.0), scales=3)
+        assert len(a.scales) == 3
+        for s in range(3):
+            level = a.at_scale(s)
+            assert level.shape[-3:] == tuple(-(-n // 2**s) for n in self.shape[-3:])
+            assert tuple(level.voxel_size) == pytest.approx(tuple(8.0 * 2**s for _ in range(3)))
+            data = reference_data(level.shape, dtype, seed=s)
+            level[...] = data
+        for s in range(3):  # each level keeps its own data
+            np.testing.assert_array_equal(a.at_scale(s)[...], reference_data(a.at_scale(s).shape, dtype, seed=s))
+
+    def test_out_of_bounds_is_an_error(self, volume: intern.Array) -> None:
+        n = self.shape[0]
+        with pytest.raises(OutOfBoundsError):
+            volume[0:n + 1]
+        with pytest.raises(OutOfBoundsError):
+            volume[n]
+        with pytest.raises(OutOfBoundsError):
+            volume.read(Box((0, 0, 0), (1, 1, self.shape[-1] + 5)))
+        with pytest.raises(OutOfBoundsError):
+            intern.array(volume.uri, scale=len(volume.scales))
+
+    def test_wrong_dtype_write_is_an_error(self, volume: intern.Array, dtype: str) -> None:
+        self._need_write()
+        before = volume[0:2, 0:2, 0:2]
+        bad = np.full((2, 2, 2), 1.5, dtype=np.float64) if np.dtype(dtype).kind != "f" else np.full((2, 2, 2), 1 + 2j)
+        with pytest.raises((DTypeError, TypeError)):
+            volume[0:2, 0:2, 0:2] = bad
+        np.testing.assert_array_equal(volume[0:2, 0:2, 0:2], before)
+
+    def test_create_existing_is_an_error(self, volume: intern.Array, new_uri: Callable[[str], str], dtype: str) -> None:
+        if not self.supports_create:
+            pytest.skip("the driver does not create volumes")
+        with pytest.raises(AlreadyExistsError):
+            intern.create(new_uri(f"conf-{dtype}"), shape=self.shape, dtype=dtype, chunks=self.chunks)
+        same = intern.create(new_uri(f"conf-{dtype}"), shape=self.shape, dtype=dtype, chunks=self.chunks, exist_ok=True)
+        assert same.shape == self.shape
+
+    def test_missing_is_not_found(self, new_uri: Callable[[str], str]) -> None:
+        with pytest.raises(NotFoundError):
+            intern.array(new_uri("conf-does-not-exist"))
+
+    def test_errors_pickle(self, new_uri: Callable[[str], str]) -> None:
+        try:
+            intern.array(new_uri("conf-does-not-exist"))
+        except InternError as exc:
+            again = pickle.loads(pickle.dumps(exc))
+            assert type(again) is type(exc) and str(again) == str(exc)
+        else:  # pragma: no cover - the previous test fails first
+            pytest.fail("opening a missing volume raised nothing")
+
+    def test_ls_lists_created(self, volume: intern.Array, new_uri: Callable[[str], str], dtype: str) -> None:
+        uri = new_uri(f"conf-{dtype}")
+        parent, _, name = uri.rstrip("/").rpartition("/")
+        if parent.endswith(":/") or parent.endswith("://"):
+            pytest.skip("the volume lies at the root of its remote")
+        names = intern.ls(parent)
+        assert name in names or name.split("?")[0] in names
