@@ -31,7 +31,11 @@ packages = ["src/intern_labtest"]
 """
 
 PLUGIN_MODULE = '''
-from intern.hookspecs import SchemeSpec, ServiceSpec, hookimpl
+from intern.hookspecs import CommandSpec, SchemeSpec, ServiceSpec, hookimpl
+
+@hookimpl
+def intern_cli_commands():
+    return [CommandSpec("labhello", "intern_labtest.remote:hello", help="greet")]
 
 @hookimpl
 def intern_schemes():
@@ -71,6 +75,10 @@ class LabRemote:
 
 def count(resource, **params):
     return int(resource.metadata.shape[0])
+
+def hello(argv):
+    print("hello", *argv)
+    return 3
 '''
 
 
@@ -126,6 +134,13 @@ def test_plugins_lists_without_importing_driver_code(labtest_installed):
         print("labtest" in names, "intern_labtest.remote" in sys.modules)
     """)
     assert out.split() == ["True", "False"]
+
+
+def test_plugin_cli_command(labtest_installed):
+    out = subprocess.run([sys.executable, "-m", "intern.cli", "labhello", "lab", "--flag"], capture_output=True, text=True)
+    assert out.returncode == 3 and out.stdout.split() == ["hello", "lab", "--flag"]
+    helptext = subprocess.run([sys.executable, "-m", "intern.cli", "--help"], capture_output=True, text=True).stdout
+    assert "labhello" in helptext and "greet" in helptext
 
 
 def test_import_intern_is_light():

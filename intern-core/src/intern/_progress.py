@@ -11,17 +11,17 @@ from typing import TextIO
 class Progress:
     """Counts finished units of work and redraws one line at most ten times a second.
 
-    >>> with Progress(total=3, label="chunks", stream=None) as p:
+    >>> with Progress(total=3, label="chunks", enabled=False) as p:
     ...     p.update(3)
     """
 
-    def __init__(self, *, total: int, label: str = "", unit_bytes: int = 0, stream: TextIO | None = sys.stderr,
+    def __init__(self, *, total: int, label: str = "", unit_bytes: int = 0, stream: TextIO | None = None,
                  enabled: bool | None = None) -> None:
         self.total = max(total, 0)
         self.label = label
         self.unit_bytes = unit_bytes
-        self.stream = stream
-        self.enabled = (stream is not None and stream.isatty()) if enabled is None else (enabled and stream is not None)
+        self.stream = stream if stream is not None else sys.stderr  # looked up now: tests and notebooks swap it
+        self.enabled = _isatty(self.stream) if enabled is None else enabled
         self.done = 0
         self._start = time.perf_counter()
         self._last = 0.0
@@ -42,7 +42,6 @@ class Progress:
         rate = self.done / elapsed
         eta = (self.total - self.done) / rate if rate > 0 else 0.0
         speed = f" {self.done * self.unit_bytes / elapsed / 1e6:7.1f} MB/s" if self.unit_bytes else ""
-        assert self.stream is not None
         self.stream.write(f"\r{self.label} [{bar:<30}] {self.done}/{self.total}{speed} ETA {eta:5.1f}s")
         self.stream.flush()
 
@@ -50,6 +49,13 @@ class Progress:
         return self
 
     def __exit__(self, *exc: object) -> None:
-        if self.enabled and self.stream is not None:
+        if self.enabled:
             self.stream.write("\n")
             self.stream.flush()
+
+
+def _isatty(stream: TextIO) -> bool:
+    try:
+        return stream.isatty()
+    except (ValueError, AttributeError):  # closed or not a real file
+        return False

@@ -1,0 +1,94 @@
+import pickle
+
+import pytest
+
+import intern
+from intern import config, errors
+from intern.uri import parse_uri
+
+
+@pytest.mark.parametrize("cls", [getattr(errors, n) for n in errors.__all__])
+def test_every_error_pickles_and_is_an_intern_error(cls):
+    exc = cls("something went wrong; do this")
+    again = pickle.loads(pickle.dumps(exc))
+    assert type(again) is cls and str(again) == "something went wrong; do this"
+    assert isinstance(again, errors.InternError)
+
+
+def test_remote_error_keeps_status_and_body():
+    exc = pickle.loads(pickle.dumps(errors.TransientRemoteError("upstream busy", 503, "throttled")))
+    assert (exc.status, exc.body) == (503, "throttled") and isinstance(exc, OSError)
+
+
+@pytest.mark.parametrize("text", ["", " mem://x", "://x", "no-scheme-at-all", 42, "1abc://x"])
+def test_malformed_uris(text):
+    with pytest.raises(errors.InvalidURIError):
+        parse_uri(text)
+
+
+def test_uri_options_and_nested_urls():
+    u = parse_uri("zarr:///data/em.zarr?mode=r&engine=zarr")
+    assert (u.scheme, u.rest, u.options) == ("zarr", "/data/em.zarr", {"mode": "r", "engine": "zarr"})
+    inner = parse_uri("ZARR://s3://bucket/em.zarr?versionId=3")
+    assert (inner.scheme, inner.rest, inner.options) == ("zarr", "s3://bucket/em.zarr?versionId=3", {})
+    with pytest.raises(errors.InvalidURIError):
+        parse_uri("mem://x?=&&")
+
+
+def test_missing_and_invalid_names():
+    with pytest.raises(errors.NotFoundError, match="make it with intern.create"):
+        intern.array("mem://errors/none-here")
+    with pytest.raises(errors.InvalidURIError):
+        intern.create("mem://../escape", shape=(1, 1, 1), dtype="uint8")
+
+
+def test_create_rejects_bad_metadata():
+    for kwargs in [dict(shape=(4, 4), dtype="uint8"), dict(shape=(4, 4, 4), dtype="complex64"),
+                   dict(shape=(4, 4, 4), dtype="float32", kind="segmentation"),
+                   dict(shape=(4, 4, 4), dtype="uint8", voxel_size=(0, 1, 1)),
+                   dict(shape=(4, 4, 4), dtype="uint8", chunks=(0, 4, 4)), dict(shape=(4, 4, 4), dtype="uint8", scales=0)]:
+        with pytest.raises(errors.MetadataError):
+            intern.create("mem://errors/bad", **kwargs)
+
+
+def test_exist_ok_refuses_a_different_volume():
+    intern.create("mem://errors/existing", shape=(4, 4, 4), dtype="uint8")
+    assert intern.create("mem://errors/existing", shape=(4, 4, 4), dtype="uint8", exist_ok=True).shape == (4, 4, 4)
+    with pytest.raises(errors.AlreadyExistsError):
+        intern.create("mem://errors/existing", shape=(4, 4, 4), dtype="uint8")
+    with pytest.raises(errors.AlreadyExistsError, match="uint16"):
+        intern.create("mem://errors/existing", shape=(4, 4, 4), dtype="uint16", exist_ok=True)
+
+
+def test_config_file_and_environment(tmp_path, monkeypatch):
+    cfg = tmp_path / "intern.cfg"
+    cfg.write_text("[Default]\nprotocol = https\nhost = api.bossdb.io\ntoken = abc\n\n[dvid]\ntimeout = 30\n"
+                   "[intern]\nmax_workers = 3\n")
+    monkeypatch.setenv("INTERN_CONFIG", str(cfg))
+    assert config.section("Default") == {"protocol": "https", "host": "api.bossdb.io", "token": "abc"}
+    monkeypatch.setenv("INTERN_HOST", "localhost:8000")
+    monkeypatch.setenv("INTERN_DVID_TIMEOUT", "5")
+    assert config.section("Default")["host"] == "localhost:8000"
+    assert config.section("dvid") == {"timeout": "5"}
+    assert config.max_workers() == 3
+    monkeypatch.setenv("INTERN_MAX_WORKERS", "zero")
+    with pytest.raises(errors.ConfigError, match="max_workers"):
+        config.max_workers()
+    cfg.write_text("not an ini file")
+    with pytest.raises(errors.ConfigError):
+        config.section("Default")
+
+
+def test_numbers_that_do_not_fit_are_refused():
+    import numpy as np
+
+    a = intern.create("mem://errors/fit", shape=(2, 2, 2), dtype="uint8")
+    a[0, 0] = [1, 2]  # Python ints that fit
+    with pytest.raises(errors.DTypeError):
+        a[0, 1] = np.array([1, 300], dtype=np.uint16)
+    with pytest.raises(errors.DTypeError):
+        a[0, 1] = [-1, 2]
+    assert a[0, 0, 1] == 2 and a[0, 1].sum() == 0
+    assert isinstance(a[0, 0, 1], np.uint8)
+    with pytest.raises(ValueError):
+        np.asarray(a, copy=False) if np.lib.NumpyVersion(np.__version__) >= "2.0.0" else a.__array__(copy=False)

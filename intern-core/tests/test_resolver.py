@@ -1,0 +1,119 @@
+"""The resolver's order, `prefer`, requirements and explanations, with real plugins registered in a registry."""
+
+import itertools
+
+import numpy as np
+import pytest
+
+import intern
+from intern import registry
+from intern.errors import CapabilityUnavailableError
+from intern.hookspecs import ServiceSpec, hookimpl
+
+_n = itertools.count()
+
+
+def fast_count(resource, **params):
+    return ("fast", params)
+
+
+def slow_count(resource, **params):
+    return ("slow", params)
+
+
+class _CountPlugin:
+    @hookimpl
+    def intern_services(self):
+        return [
+            ServiceSpec("count", "slow", f"{__name__}:slow_count", priority=1, description="a slow counter"),
+            ServiceSpec("count", "fast", f"{__name__}:fast_count", priority=10, requires=("segmentation",)),
+        ]
+
+
+@pytest.fixture
+def count_plugin():
+    reg = registry.reload()
+    reg.register(_CountPlugin(), name="counts")
+    yield
+    registry.reload()
+
+
+def _vol(kind, server=None):
+    a = intern.create(f"mem://resolver/v{next(_n)}", shape=(4, 4, 4), dtype="uint32", kind=kind)
+    if server is not None:
+        # a remote that serves `count` itself for this resource, as DVID serves stored meshes
+        remote = a.resource.remote
+
+        class Serving:
+            scheme = "mem"
+
+            def server_services(self, resource):
+                return {"count": server} if resource is a.resource else {}
+
+            def __getattr__(self, name):
+                return getattr(remote, name)
+
+        a.resource._remote = Serving()
+    return a
+
+
+def test_priority_then_requirements(count_plugin):
+    seg, img = _vol("segmentation"), _vol("image")
+    assert intern.resolve("count", seg)(x=1) == ("fast", {"x": 1})
+    r = intern.resolve("count", img)
+    assert r.implementation == "slow" and not r.server_side
+    fast = next(c for c in r.candidates if c.name == "fast")
+    assert not fast.taken and "needs a segmentation" in fast.reason
+
+
+def test_server_side_wins_and_prefer_local_skips_it(count_plugin):
+    seg = _vol("segmentation", server=lambda res, **p: ("server", p))
+    r = intern.resolve("count", seg)
+    assert r.server_side and r.implementation == "mem-server" and r() == ("server", {})
+    local = intern.resolve("count", seg, prefer="local")
+    assert local.implementation == "fast" and not local.server_side
+    assert intern.resolve("count", seg, prefer="slow")() == ("slow", {})
+    assert intern.resolve("count", seg, prefer="server").server_side
+    text = r.explain()
+    assert "-> mem-server [server" in text and "fast [local, priority 10]: a candidate before it was taken" in text
+
+
+def test_unknown_preference_and_missing_capability(count_plugin):
+    seg = _vol("segmentation")
+    with pytest.raises(CapabilityUnavailableError, match="no count implementation is named 'nope'"):
+        intern.resolve("count", seg, prefer="nope")
+    with pytest.raises(CapabilityUnavailableError, match="pip install intern-mesh"):
+        intern.resolve("mesh", seg)
+    with pytest.raises(CapabilityUnavailableError):
+        intern.resolve("count", seg, prefer="server")
+
+
+def test_capabilities_lists_every_service(count_plugin):
+    seg = _vol("segmentation")
+    caps = intern.capabilities(seg)
+    assert set(caps) >= {"count", "downsample"}
+    assert caps["count"].implementation == "fast" and caps["downsample"].implementation == "numpy"
+    assert seg.capabilities.keys() == caps.keys()
+
+
+def test_services_front_door_runs_builtin_downsample():
+    img = np.arange(4 * 8 * 8, dtype=np.uint8).reshape(4, 8, 8)
+    (half,) = intern.downsample(img, factor=(1, 2, 2), voxel_size=(40, 4, 4), kind="image")
+    expected = img.reshape(4, 4, 2, 4, 2).mean(axis=(2, 4))
+    np.testing.assert_array_equal(half, np.rint(expected).astype(np.uint8))
+    seg = np.zeros((2, 4, 4), np.uint64)
+    seg[:, :2, :2] = 7
+    seg[:, 2:, 2:] = 5
+    seg[0, 0, 3] = 9  # one stray voxel does not win its block
+    (mode,) = intern.downsample(seg, factor=(2, 2, 2))
+    np.testing.assert_array_equal(mode[0], [[7, 0], [0, 5]])
+
+
+def test_downsample_writes_into_a_pyramid():
+    a = intern.create(f"mem://resolver/pyr{next(_n)}", shape=(8, 16, 16), dtype="uint8", voxel_size=(40, 4, 4),
+                      scales=3)
+    a[...] = np.random.default_rng(0).integers(0, 255, (8, 16, 16), dtype=np.uint8)
+    levels = intern.downsample(a, levels=2, dest=a)
+    assert [lv.shape for lv in levels] == [(8, 8, 8), (8, 4, 4)]
+    np.testing.assert_array_equal(a.at_scale(1)[...], levels[0])
+    np.testing.assert_array_equal(a.at_scale(2)[...], levels[1])
