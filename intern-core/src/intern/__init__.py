@@ -7,49 +7,53 @@ array([[0, 0],
        [0, 0]], dtype=uint8)
 
 Drivers (``intern-zarr``, ``intern-dvid``, ``intern-boss``, ...) add URI schemes; ``intern.plugins()`` lists them.
+
+The names below load on first use, so ``import intern`` and ``intern plugins`` stay fast: building the metadata
+models (pydantic) costs more than the rest of the core together, and listing plugins never needs them.
 """
 
 from __future__ import annotations
 
+import importlib
+from typing import TYPE_CHECKING, Any
+
 __version__ = "2.0.0.dev0"
 
 from . import errors
-from .api import array, create, ls, open
-from .array import Array
-from .box import Box
 from .errors import InternError
-from .metadata import ScaleLevel, VolumeMetadata
 from .registry import plugins
-from .resolver import Resolution, capabilities, resolve
-from .services import downsample, mesh, skeleton
 
-__all__ = [
-    "Array",
-    "Box",
-    "InternError",
-    "Mesh",
-    "Resolution",
-    "ScaleLevel",
-    "Skeleton",
-    "VolumeMetadata",
-    "__version__",
-    "array",
-    "capabilities",
-    "create",
-    "downsample",
-    "errors",
-    "ls",
-    "mesh",
-    "open",
-    "plugins",
-    "resolve",
-    "skeleton",
-]
+# public name -> module that defines it
+_LAZY = {
+    "array": "api", "create": "api", "ls": "api", "open": "api",
+    "Array": "_array",
+    "Box": "box",
+    "ScaleLevel": "metadata", "VolumeMetadata": "metadata",
+    "Resolution": "resolver", "capabilities": "resolver", "resolve": "resolver",
+    "downsample": "services", "mesh": "services", "skeleton": "services",
+    "Mesh": "products", "Skeleton": "products",
+}
+
+__all__ = sorted([*_LAZY, "InternError", "__version__", "errors", "plugins"])
+
+if TYPE_CHECKING:
+    from .api import array, create, ls, open
+    from ._array import Array
+    from .box import Box
+    from .metadata import ScaleLevel, VolumeMetadata
+    from .products import Mesh, Skeleton
+    from .resolver import Resolution, capabilities, resolve
+    from .services import downsample, mesh, skeleton
 
 
-def __getattr__(name: str):  # the data products load on first use; most sessions never touch them
-    if name in ("Mesh", "Skeleton"):
-        from . import products
+def __getattr__(name: str) -> Any:
+    module = _LAZY.get(name)
+    if module is None:
+        raise AttributeError(f"module 'intern' has no attribute {name!r}")
+    value = getattr(importlib.import_module(f".{module}", __name__), name)
+    globals()[name] = value  # later lookups skip this function
+    return value
 
-        return getattr(products, name)
-    raise AttributeError(f"module 'intern' has no attribute {name!r}")
+
+def __dir__() -> list[str]:
+    return sorted(set(globals()) | set(_LAZY))

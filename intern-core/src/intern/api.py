@@ -7,7 +7,7 @@ from typing import Any
 
 from pydantic import ValidationError
 
-from .array import Array
+from ._array import Array
 from .errors import AlreadyExistsError, InvalidURIError, MetadataError, NotFoundError
 from .metadata import VolumeKind, VolumeMetadata
 from .registry import get_registry

@@ -118,7 +118,7 @@ def resolve(capability: str, resource: Resource, prefer: str | None = None, *, s
 
     Args:
         capability: ``"mesh"``, ``"skeleton"``, ``"downsample"``, or any a plugin registers.
-        resource: an open resource (``intern.open(uri)``) or an :class:`~intern.array.Array`.
+        resource: an open resource (``intern.open(uri)``) or an :class:`~intern.Array`.
         prefer: an implementation name, or ``"server"`` / ``"local"`` to restrict the side.
         strict: raise when nothing fits (otherwise return the unavailable Resolution, as ``capabilities`` does).
 
