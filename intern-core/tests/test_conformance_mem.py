@@ -1,5 +1,9 @@
-import itertools, pytest
+import itertools
+
+import pytest
+
 from intern.testing import VolumeDriverTests
+
 _n = itertools.count()
 class TestMem(VolumeDriverTests):
     @pytest.fixture

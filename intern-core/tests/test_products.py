@@ -13,6 +13,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 from hypothesis.extra import numpy as hnp
+
 from intern.errors import MetadataError, NotFoundError
 from intern.products import (
     Mesh,

@@ -34,11 +34,14 @@ _LAZY = {
     "Mesh": "products", "Skeleton": "products",
 }
 
-__all__ = sorted([*_LAZY, "InternError", "__version__", "errors", "plugins"])
+__all__ = [
+    "Array", "Box", "InternError", "Mesh", "Resolution", "ScaleLevel", "Skeleton", "VolumeMetadata", "__version__",
+    "array", "capabilities", "create", "downsample", "errors", "ls", "mesh", "open", "plugins", "resolve", "skeleton",
+]
 
 if TYPE_CHECKING:
-    from .api import array, create, ls, open
     from ._array import Array
+    from .api import array, create, ls, open
     from .box import Box
     from .metadata import ScaleLevel, VolumeMetadata
     from .products import Mesh, Skeleton

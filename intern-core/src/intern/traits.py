@@ -27,7 +27,6 @@ import numpy as np
 
 from .box import Box
 from .metadata import VolumeMetadata
-from .uri import URI
 
 __all__ = [
     "Remote",
