@@ -6,6 +6,8 @@ uv makes the virtual environments when it is installed (``pip install "nox[uv]"`
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import nox
 
 nox.options.default_venv_backend = "uv|virtualenv"
@@ -13,8 +15,11 @@ nox.options.sessions = ["tests"]
 nox.options.reuse_existing_virtualenvs = True
 
 PYTHON = "3.11"
-#: the distributions of this repository, in dependency order
-DISTRIBUTIONS = ["intern-core", "intern-zarr", "intern-boss", "intern-dvid", "intern-cloudvolume", "intern-mesh"]
+#: the distributions of this repository: every top-level intern-* folder with a pyproject.toml, the core first
+DISTRIBUTIONS = ["intern-core"] + sorted(
+    p.name for p in Path(__file__).parent.glob("intern-*") if (p / "pyproject.toml").is_file() and p.name != "intern-core"
+)
+#: what the cross-package tests need beyond each distribution's own ``test`` extra
 TEST_REQUIREMENTS = [
     "pytest>=8",
     "pytest-timeout",
@@ -29,20 +34,20 @@ TEST_REQUIREMENTS = [
     "trimesh",
     "hatchling>=1.25",
 ]
-BENCH_REQUIREMENTS = ["tensorstore>=0.1.70", "zarr>=3.0.8"]
+BENCH_REQUIREMENTS = ["tensorstore>=0.1.70", "zarr>=3.0.8", "scipy"]
 
 
-def _install_repo(session: nox.Session, *extra: str) -> None:
+def _install_repo(session: nox.Session, *extra: str, extras: str = "") -> None:
     args = []
     for dist in DISTRIBUTIONS:
-        args += ["-e", dist]
+        args += ["-e", f"{dist}[{extras}]" if extras else dist]
     session.install(*args, *extra)
 
 
 @nox.session(python=PYTHON)
 def tests(session: nox.Session) -> None:
     """Install every distribution and run every test (package tests and cross-package tests)."""
-    _install_repo(session, *TEST_REQUIREMENTS)
+    _install_repo(session, *TEST_REQUIREMENTS, extras="test")
     paths = [f"{d}/tests" for d in DISTRIBUTIONS] + ["tests"]
     session.run("pytest", *paths, *session.posargs)
 
@@ -63,7 +68,7 @@ def lint(session: nox.Session) -> None:
 @nox.session(python=PYTHON)
 def bench(session: nox.Session) -> None:
     """Run the benchmarks against TensorStore and zarr-python on the same data; results go to bench/results/."""
-    _install_repo(session, *BENCH_REQUIREMENTS)
+    _install_repo(session, *BENCH_REQUIREMENTS, extras="bench")
     session.run("python", "bench/run.py", *session.posargs)
 
 

@@ -26,6 +26,12 @@ BENCHES = {
     "zarr": ["bench_zarr.py"],
 }
 QUICK = {"import": ["--repeat", "5"], "zarr": ["--size", "256", "--repeat", "3"]}
+# every other bench/bench_NAME.py takes --json PATH and --quick, and its JSON has a "markdown" key with its tables
+for _path in sorted(HERE.glob("bench_*.py")):
+    _name = _path.stem.removeprefix("bench_")
+    if _name not in BENCHES:
+        BENCHES[_name] = [_path.name]
+        QUICK[_name] = ["--quick"]
 
 
 def _run(name: str, quick: bool) -> dict:
@@ -79,6 +85,9 @@ def render(results: dict) -> str:
             for name, secs in r["seconds"].items():
                 lines.append(f"| {name} | {secs:.4f} | {r['mb_per_s'][name]:.0f} | {secs / ts:.2f} |")
             lines.append("")
+    for name, result in results.items():
+        if isinstance(result, dict) and "markdown" in result:
+            lines += ["", result["markdown"].rstrip()]
     return "\n".join(lines).rstrip() + "\n"
 
 
