@@ -29,7 +29,7 @@ TEST_REQUIREMENTS = [
     "s3fs>=2024.3",
     "ome-zarr>=0.10",
     "tensorstore>=0.1.70",
-    "dask[array]>=2024.1",
+    "dask[array,distributed]>=2024.1",
     "tifffile",
     "trimesh",
     "hatchling>=1.25",

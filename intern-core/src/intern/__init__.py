@@ -32,11 +32,12 @@ _LAZY = {
     "Resolution": "resolver", "capabilities": "resolver", "resolve": "resolver",
     "downsample": "services", "mesh": "services", "skeleton": "services",
     "Mesh": "products", "Skeleton": "products",
+    "copy": "transfer", "CopyReport": "transfer",
 }
 
 __all__ = [
-    "Array", "Box", "InternError", "Mesh", "Resolution", "ScaleLevel", "Skeleton", "VolumeMetadata", "__version__",
-    "array", "capabilities", "create", "downsample", "errors", "ls", "mesh", "open", "plugins", "resolve", "skeleton",
+    "Array", "Box", "CopyReport", "InternError", "Mesh", "Resolution", "ScaleLevel", "Skeleton", "VolumeMetadata", "__version__",
+    "array", "capabilities", "copy", "create", "downsample", "errors", "ls", "mesh", "open", "plugins", "resolve", "skeleton",
 ]
 
 if TYPE_CHECKING:
@@ -47,6 +48,7 @@ if TYPE_CHECKING:
     from .products import Mesh, Skeleton
     from .resolver import Resolution, capabilities, resolve
     from .services import downsample, mesh, skeleton
+    from .transfer import CopyReport, copy
 
 
 def __getattr__(name: str) -> Any:

@@ -14,7 +14,7 @@ from .registry import get_registry
 from .traits import Resource, SupportsCreate, VolumeResource
 from .uri import URI, parse_uri
 
-__all__ = ["array", "create", "ls", "open", "remote_for", "resolve_uri"]
+__all__ = ["array", "create", "create_like", "ls", "open", "remote_for", "resolve_uri"]
 
 
 def resolve_uri(uri: str | URI) -> URI:
@@ -117,9 +117,7 @@ def create(
         MetadataError: the shape, chunks, dtype or voxel size make no volume.
         AlreadyExistsError: there is something at ``uri`` and ``exist_ok`` is false.
     """
-    remote, path, parsed = remote_for(uri)
-    if not isinstance(remote, SupportsCreate):
-        raise InvalidURIError(f"the {parsed.scheme}:// driver cannot create volumes")
+    parsed = resolve_uri(uri)
     if isinstance(scales, int):
         if scales < 1:
             raise MetadataError(f"scales is a level count >= 1 or a list of factors, got {scales}")
@@ -135,6 +133,18 @@ def create(
         if isinstance(exc, MetadataError):
             raise
         raise MetadataError(f"cannot create {parsed}: {exc}") from None
+    return create_like(parsed, metadata, exist_ok=exist_ok, **options)
+
+
+def create_like(uri: str | URI, metadata: VolumeMetadata, *, exist_ok: bool = False, **options: Any) -> Array:
+    """Make a new volume with exactly ``metadata`` (every level's shape and chunks), as copies of a volume need.
+
+    Raises:
+        AlreadyExistsError: there is something at ``uri`` (with ``exist_ok``: something of another shape or dtype).
+    """
+    remote, path, parsed = remote_for(uri)
+    if not isinstance(remote, SupportsCreate):
+        raise InvalidURIError(f"the {parsed.scheme}:// driver cannot create volumes")
     resource = remote.create(path, metadata, exist_ok=exist_ok, **{**parsed.options, **options})
     have = resource.metadata
     if exist_ok and (have.shape != metadata.shape or have.dtype != metadata.dtype):

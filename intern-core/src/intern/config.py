@@ -4,9 +4,9 @@ Looked up in this order, later winning:
 
 1. ``~/.intern/intern.cfg`` (or the file named by ``INTERN_CONFIG``). Its ``[Default]`` section has the public intern
    client's keys ``protocol``, ``host``, ``token``; other sections are per scheme (``[bossdb]``, ``[dvid]``,
-   ``[zarr]``) or intern-wide (``[intern]``: ``max_workers``).
-2. Environment: ``INTERN_PROTOCOL``, ``INTERN_HOST``, ``INTERN_TOKEN`` (into ``Default``), ``INTERN_MAX_WORKERS``
-   (into ``intern``), and ``INTERN_<SCHEME>_<KEY>`` into ``[<scheme>]`` (``+`` in a scheme becomes ``_``).
+   ``[zarr]``) or intern-wide (``[intern]``: ``max_workers``, ``cache_dir``, ``scheduler``).
+2. Environment: ``INTERN_PROTOCOL``, ``INTERN_HOST``, ``INTERN_TOKEN`` (into ``Default``), ``INTERN_MAX_WORKERS``,
+   ``INTERN_CACHE_DIR``, ``INTERN_SCHEDULER`` (into ``intern``), and ``INTERN_<SCHEME>_<KEY>`` into ``[<scheme>]`` (``+`` in a scheme becomes ``_``).
 
 >>> section("Default").get("protocol", "https")  # doctest: +SKIP
 'https'
@@ -20,10 +20,10 @@ from pathlib import Path
 
 from .errors import ConfigError
 
-__all__ = ["config_path", "max_workers", "section"]
+__all__ = ["cache_dir", "config_path", "max_workers", "scheduler", "section"]
 
 _DEFAULT_KEYS = {"PROTOCOL": "protocol", "HOST": "host", "TOKEN": "token"}
-_INTERN_KEYS = {"MAX_WORKERS": "max_workers"}
+_INTERN_KEYS = {"MAX_WORKERS": "max_workers", "CACHE_DIR": "cache_dir", "SCHEDULER": "scheduler"}
 
 
 def config_path() -> Path:
@@ -78,3 +78,15 @@ def max_workers() -> int:
             return n
         raise ConfigError(f"max_workers must be >= 1, got {n}")
     return min(32, 4 * (os.cpu_count() or 1))
+
+
+def cache_dir() -> Path:
+    """Where intern keeps caches and transfer journals: ``cache_dir`` in ``[intern]``, else ``~/.cache/intern``."""
+    value = section("intern").get("cache_dir")
+    base = Path(value) if value else Path(os.environ.get("XDG_CACHE_HOME", Path.home() / ".cache")) / "intern"
+    return base.expanduser()
+
+
+def scheduler() -> str | None:
+    """The Dask scheduler chunked jobs go to by default (``tcp://host:8786`` or ``local``); None: threads here."""
+    return section("intern").get("scheduler") or None

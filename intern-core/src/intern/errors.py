@@ -18,8 +18,9 @@ exception a Python user would reach for first, so ``except IndexError`` keeps wo
     ├── ConfigError (ValueError)              a setting in intern.cfg or INTERN_* is invalid
     ├── CapabilityUnavailableError (LookupError) no implementation of a service fits
     ├── PluginError (RuntimeError)            a plugin is broken or registers nonsense
-    └── RemoteError (OSError)                 the datastore answered with an error, or not at all
-        └── TransientRemoteError              worth retrying (timeouts, 5xx, throttling)
+    ├── RemoteError (OSError)                 the datastore answered with an error, or not at all
+    │   └── TransientRemoteError              worth retrying (timeouts, 5xx, throttling)
+    └── TransferError (RuntimeError)          a copy stopped or did not verify; says how to resume
 
 Drivers translate their backends' exceptions at one boundary (``raise NotFoundError(...) from exc``).
 All classes keep their constructor arguments in ``args`` so they pickle, which matters to Dask and to
@@ -45,6 +46,7 @@ __all__ = [
     "ReadOnlyError",
     "ShapeError",
     "RemoteError",
+    "TransferError",
     "TransientRemoteError",
 ]
 
@@ -137,3 +139,15 @@ class RemoteError(InternError, OSError):
 
 class TransientRemoteError(RemoteError):
     """A failure that may pass: a timeout, a dropped connection, a 5xx or throttling answer."""
+
+
+class TransferError(InternError, RuntimeError):
+    """A copy stopped before the end, or its destination did not verify.
+
+    ``unfinished`` lists the boxes (as ``"scale:Z0:Z1,Y0:Y1,X0:X1"``) not copied or not matching; the message ends
+    with the command that resumes the copy.
+    """
+
+    def __init__(self, message: str, unfinished: tuple[str, ...] = ()):
+        super().__init__(message, tuple(unfinished))
+        self.unfinished = tuple(unfinished)

@@ -44,6 +44,18 @@ def _parser() -> argparse.ArgumentParser:
     s.add_argument("--scale", type=int, default=0)
     s.add_argument("-o", "--output", required=True)
 
+    s = sub.add_parser("copy", help="copy a volume (or a box, at some scales) between any two datastores")
+    s.add_argument("source")
+    s.add_argument("destination", help="created with the source's metadata when it does not exist")
+    s.add_argument("--box", help="Z0:Z1,Y0:Y1,X0:X1 at --scale (default: everything)")
+    s.add_argument("--scale", type=int, default=0, help="the level --box is given at")
+    s.add_argument("--scales", default="all", help="'all' or levels to copy, e.g. 0,1")
+    s.add_argument("--chunk", help="unit of work Z,Y,X, a multiple of the destination's chunks")
+    s.add_argument("--workers", type=int, help="threads, or Dask worker processes with --scheduler local")
+    s.add_argument("--scheduler", help="'local' or tcp://HOST:PORT for Dask (default: threads, or INTERN_SCHEDULER)")
+    s.add_argument("--no-resume", action="store_true", help="ignore the journal of an interrupted run")
+    s.add_argument("--no-verify", action="store_true", help="do not read units back to compare checksums")
+
     for name, spec in sorted(get_registry().commands.items()):
         sub.add_parser(name, help=spec.help, add_help=False)
     return p
@@ -66,7 +78,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         from . import commands as impl
 
         return int(getattr(impl, args.command)(args) or 0)
-    except InternError as exc:
+    except (InternError, ValueError) as exc:  # bad input: a message, not a traceback
         print(f"intern: error: {exc}", file=sys.stderr)
         return 2
     except KeyboardInterrupt:

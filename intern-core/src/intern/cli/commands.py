@@ -121,3 +121,17 @@ def cutout(args: argparse.Namespace) -> int:
                      parameters={"output": str(out)})
     print(f"wrote {out} {data.dtype}{list(data.shape)}")
     return 0
+
+
+def copy(args: argparse.Namespace) -> int:
+    from ..transfer import copy as run_copy
+
+    scales = "all" if args.scales == "all" else [int(x) for x in args.scales.split(",")]
+    report = run_copy(
+        args.source, args.destination,
+        box=Box.parse(args.box) if args.box else None, scale=args.scale, scales=scales,
+        chunk=[int(x) for x in args.chunk.split(",")] if args.chunk else None,
+        workers=args.workers, scheduler=args.scheduler, resume=not args.no_resume, verify=not args.no_verify,
+    )
+    print(report)
+    return 0

@@ -1,0 +1,175 @@
+"""Running many independent chunk jobs: on threads here, or on a Dask cluster, with the same call.
+
+Copies, and the meshing and downsampling of large volumes, are lists of jobs that each touch their own chunks.
+:func:`run_jobs` runs such a list with retries of transient failures, a progress bar, and a callback as each job
+finishes (where a journal records it). Where the jobs run is configuration, not code:
+
+- ``scheduler=None`` (and no ``INTERN_SCHEDULER``): a thread pool of ``workers`` threads in this process;
+- ``scheduler="local"``: a ``dask.distributed.LocalCluster`` of ``workers`` processes, started and stopped here;
+- ``scheduler="tcp://host:8786"``: an existing Dask cluster.
+
+On Dask, the job function and its items travel by pickle, so they must be plain data and module-level functions:
+drivers' objects are reopened by URI on the workers.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable, Sequence
+from concurrent.futures import FIRST_COMPLETED, Future, ThreadPoolExecutor, wait
+from dataclasses import dataclass, field
+from typing import Any, Generic, TypeVar
+
+from . import config
+from .errors import TransientRemoteError
+
+__all__ = ["JobFailure", "JobStats", "run_jobs"]
+
+T = TypeVar("T")
+R = TypeVar("R")
+
+#: errors worth another try: the datastore said so, or the network dropped
+RETRYABLE: tuple[type[BaseException], ...] = (TransientRemoteError, ConnectionError, TimeoutError)
+
+
+@dataclass
+class JobFailure(Generic[T]):
+    item: T
+    error: BaseException
+
+
+@dataclass
+class JobStats:
+    """What a run did: jobs done, retries spent, failures (empty when all succeeded), wall time."""
+
+    done: int = 0
+    retried: int = 0
+    failures: list[JobFailure[Any]] = field(default_factory=list)
+    not_started: list[Any] = field(default_factory=list)
+    seconds: float = 0.0
+
+
+class _Retrying(Generic[T, R]):
+    """``fn`` with retries and exponential backoff on transient errors; returns (result, retries used).
+
+    A class rather than a closure so that Dask can pickle it.
+    """
+
+    def __init__(self, fn: Callable[[T], R], retries: int, backoff: float) -> None:
+        self.fn, self.retries, self.backoff = fn, retries, backoff
+
+    def __call__(self, item: T) -> tuple[R, int]:
+        for attempt in range(self.retries + 1):
+            try:
+                return self.fn(item), attempt
+            except RETRYABLE:
+                if attempt == self.retries:
+                    raise
+                time.sleep(self.backoff * 2**attempt)
+        raise AssertionError("unreachable")
+
+
+def run_jobs(
+    fn: Callable[[T], R],
+    items: Sequence[T],
+    *,
+    workers: int | None = None,
+    scheduler: str | None = None,
+    retries: int = 3,
+    backoff: float = 0.2,
+    on_done: Callable[[T, R], None] | None = None,
+    fail_fast: bool = True,
+) -> JobStats:
+    """Run ``fn`` on every item; call ``on_done(item, result)`` in this thread as each finishes.
+
+    Args:
+        workers: threads (or, with ``scheduler="local"``, worker processes); default: the core's I/O thread count.
+        scheduler: ``None`` for threads, ``"local"`` or a ``tcp://`` address for Dask; ``INTERN_SCHEDULER`` (or
+            ``scheduler`` in ``[intern]``) is the default.
+        retries: further tries of a job after a transient error (:data:`RETRYABLE`), with exponential backoff.
+        fail_fast: after the first permanent failure, start no more jobs (those are returned in ``not_started``).
+
+    Returns:
+        the :class:`JobStats`; failures are reported there, not raised, so the caller can say what is left to do.
+    """
+    scheduler = scheduler if scheduler is not None else config.scheduler()
+    job = _Retrying(fn, retries, backoff)
+    start = time.perf_counter()
+    if scheduler:
+        stats = _run_dask(job, items, scheduler, workers, on_done, fail_fast)
+    else:
+        stats = _run_threads(job, items, workers or config.max_workers(), on_done, fail_fast)
+    stats.seconds = time.perf_counter() - start
+    return stats
+
+
+def _run_threads(job: _Retrying[T, R], items: Sequence[T], workers: int,
+                 on_done: Callable[[T, R], None] | None, fail_fast: bool) -> JobStats:
+    stats = JobStats()
+    queue = list(reversed(items))
+    running: dict[Future[tuple[R, int]], T] = {}
+    stop = False
+    with ThreadPoolExecutor(max_workers=workers, thread_name_prefix="intern-job") as pool:
+        # keep at most 2 jobs a thread in flight: memory stays bounded however many jobs there are
+        while queue or running:
+            while queue and not stop and len(running) < 2 * workers:
+                item = queue.pop()
+                running[pool.submit(job, item)] = item
+            if not running:
+                break
+            finished, _ = wait(running, return_when=FIRST_COMPLETED)
+            for fut in finished:
+                item = running.pop(fut)
+                stop = _collect(fut.exception(), fut.result if fut.exception() is None else None, item, stats,
+                                on_done, fail_fast) or stop
+    stats.not_started = list(reversed(queue))
+    return stats
+
+
+def _collect(error: BaseException | None, result: Callable[[], tuple[R, int]] | None, item: T, stats: JobStats,
+             on_done: Callable[[T, R], None] | None, fail_fast: bool) -> bool:
+    """Record one finished job; True when the run should stop starting new ones."""
+    if error is not None:
+        stats.failures.append(JobFailure(item, error))
+        return fail_fast
+    assert result is not None
+    value, retried = result()
+    stats.done += 1
+    stats.retried += retried
+    if on_done is not None:
+        on_done(item, value)
+    return False
+
+
+def _run_dask(job: _Retrying[T, R], items: Sequence[T], scheduler: str, workers: int | None,
+              on_done: Callable[[T, R], None] | None, fail_fast: bool) -> JobStats:
+    try:
+        from dask.distributed import Client, LocalCluster, as_completed
+    except ImportError:
+        raise ImportError("running on a Dask cluster needs dask.distributed: pip install 'intern-core[dask]'") from None
+    stats = JobStats()
+    cluster = None
+    if scheduler == "local":
+        cluster = LocalCluster(n_workers=workers or 2, threads_per_worker=max(1, config.max_workers() // 2),
+                               processes=True, dashboard_address=None)
+        client = Client(cluster)
+    else:
+        client = Client(scheduler)
+    try:
+        futures = client.map(job, list(items), pure=False)
+        by_key = {f.key: item for f, item in zip(futures, items)}
+        pending = set(futures)
+        for fut in as_completed(futures):
+            pending.discard(fut)
+            item = by_key[fut.key]
+            error = fut.exception() if fut.status == "error" else None
+            if _collect(error, fut.result if error is None else None, item, stats, on_done, fail_fast):
+                for other in pending:
+                    other.cancel()
+                stats.not_started = [by_key[f.key] for f in pending]
+                break
+    finally:
+        client.close()
+        if cluster is not None:
+            cluster.close()
+    return stats
