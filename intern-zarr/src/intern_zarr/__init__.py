@@ -12,4 +12,11 @@ volumes through the core's API::
 from __future__ import annotations
 
 __version__ = "2.0.0.dev0"
-__all__ = ["__version__"]
+__all__ = ["__version__", "close_hdf5_files"]
+
+
+def close_hdf5_files() -> None:
+    """Close every HDF5 file intern-zarr holds open in this process (they reopen on next use)."""
+    from ._hdf5 import close_files
+
+    close_files()

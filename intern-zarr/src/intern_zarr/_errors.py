@@ -1,0 +1,109 @@
+"""The one boundary where backend exceptions become intern's.
+
+zarr-python, TensorStore, h5py, fsspec and the cloud clients under it each raise their own exceptions (TensorStore a
+``ValueError`` whose message starts with an absl status code, h5py ``OSError``/``KeyError``, s3fs ``OSError``
+subclasses). Every public method of the drivers runs inside :func:`translated`, which maps them to the
+:mod:`intern.errors` hierarchy once; an :class:`~intern.errors.InternError` raised deliberately passes unchanged.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import re
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from functools import wraps
+from typing import Any, TypeVar
+
+from intern.errors import (
+    AlreadyExistsError,
+    InternError,
+    NotFoundError,
+    PermissionDeniedError,
+    RemoteError,
+    TransientRemoteError,
+)
+
+__all__ = ["translate", "translated", "translating"]
+
+F = TypeVar("F", bound=Callable[..., Any])
+
+# absl status codes TensorStore puts at the front of its error messages
+_TS_STATUS = re.compile(r"^([A-Z_]+):")
+_TS_MAP: dict[str, type[InternError]] = {
+    "NOT_FOUND": NotFoundError,
+    "ALREADY_EXISTS": AlreadyExistsError,
+    "PERMISSION_DENIED": PermissionDeniedError,
+    "UNAUTHENTICATED": PermissionDeniedError,
+    "UNAVAILABLE": TransientRemoteError,
+    "DEADLINE_EXCEEDED": TransientRemoteError,
+    "RESOURCE_EXHAUSTED": TransientRemoteError,
+    "ABORTED": TransientRemoteError,
+    "DATA_LOSS": RemoteError,
+    "INTERNAL": RemoteError,
+    "UNKNOWN": RemoteError,
+    "FAILED_PRECONDITION": RemoteError,
+}
+
+
+def translate(exc: BaseException, what: str) -> BaseException:
+    """The intern exception for a backend exception ``exc`` raised while doing ``what`` (a path or URI).
+
+    Returns ``exc`` itself when it is already intern's, or is a programming error that should surface as it is.
+    """
+    if isinstance(exc, InternError):
+        return exc
+    name = type(exc).__name__
+    message = f"{what}: {exc}"
+    # zarr's NodeNotFoundError also derives from ValueError and FileNotFoundError; test the specific names first
+    if name in ("NodeNotFoundError", "GroupNotFoundError", "ArrayNotFoundError", "FileNotFoundError"):
+        return NotFoundError(f"{what} does not exist ({exc})")
+    if isinstance(exc, FileExistsError) or name == "ContainsArrayError" or name == "ContainsGroupError":
+        return AlreadyExistsError(f"{what} exists already ({exc}); pass exist_ok=True to open it")
+    if isinstance(exc, PermissionError):
+        return PermissionDeniedError(f"{what}: permission denied ({exc})")
+    if isinstance(exc, (TimeoutError, ConnectionError, asyncio.TimeoutError)):
+        return TransientRemoteError(message)
+    if isinstance(exc, ValueError):
+        m = _TS_STATUS.match(str(exc))
+        if m and m.group(1) in _TS_MAP:
+            cls = _TS_MAP[m.group(1)]
+            if cls is NotFoundError:
+                return NotFoundError(f"{what} does not exist ({_short(exc)})")
+            return cls(f"{what}: {_short(exc)}")
+        return exc
+    if isinstance(exc, OSError):
+        return RemoteError(message)
+    return exc
+
+
+def _short(exc: BaseException) -> str:
+    # TensorStore appends the whole JSON spec to its messages; the status and reason are what a user needs
+    return str(exc).split(" [tensorstore_spec=")[0]
+
+
+@contextmanager
+def translating(what: str) -> Iterator[None]:
+    """Run a block and raise intern's exception for any backend failure in it (``from`` the original)."""
+    try:
+        yield
+    except Exception as exc:
+        new = translate(exc, what)
+        if new is exc:
+            raise
+        raise new from exc
+
+
+def translated(method: F) -> F:
+    """Decorate a driver method so backend failures leave it as intern exceptions naming ``self``'s location."""
+
+    @wraps(method)
+    def wrapper(self: Any, *args: Any, **kwargs: Any) -> Any:
+        with translating(str(getattr(self, "uri", None) or _path_arg(args) or type(self).__name__)):
+            return method(self, *args, **kwargs)
+
+    return wrapper  # type: ignore[return-value]
+
+
+def _path_arg(args: tuple[Any, ...]) -> str | None:
+    return args[0] if args and isinstance(args[0], str) else None

@@ -1,0 +1,24 @@
+"""The light plugin module of intern-zarr: registers the ``zarr://`` and ``h5://`` schemes.
+
+The core imports this module when it builds its registry, so it imports nothing but :mod:`intern.hookspecs`; the
+drivers (zarr-python, TensorStore, h5py, fsspec) load on the first use of a scheme, through the dotted references.
+"""
+
+from __future__ import annotations
+
+from intern.hookspecs import SchemeSpec, hookimpl
+
+__all__ = ["intern_schemes"]
+
+_H5 = "intern_zarr._hdf5:H5Remote.from_uri"
+
+
+@hookimpl
+def intern_schemes() -> list[SchemeSpec]:
+    """The schemes this distribution serves and the plain-path suffixes it claims."""
+    return [
+        SchemeSpec("zarr", "intern_zarr._zarr:ZarrRemote.from_uri", suffixes=(".zarr", ".ome.zarr"),
+                   description="Zarr v2/v3 arrays and OME-Zarr 0.4/0.5 pyramids, local or on any fsspec URL"),
+        SchemeSpec("h5", _H5, suffixes=(".h5", ".hdf5"), description="datasets in HDF5 files (single scale)"),
+        SchemeSpec("hdf5", _H5, description="the same as h5://"),
+    ]
