@@ -155,12 +155,42 @@ def test_import_intern_is_light():
 
 
 def test_unknown_scheme_names_the_distribution():
+    bare = Registry(entry_points=False)  # as if only intern-core were installed
     with pytest.raises(DriverNotInstalledError) as err:
-        intern.open("knossos:///data/ds")
+        bare.factory("knossos")
     assert "pip install intern-knossos" in str(err.value) and err.value.distribution == "intern-knossos"
+    with pytest.raises(DriverNotInstalledError, match="pip install intern-zarr"):
+        bare.scheme_for_path("/data/em.zarr/labels/cells")
     with pytest.raises(DriverNotInstalledError) as err:
         intern.open("nosuch://x")
     assert "unknown URI scheme 'nosuch://'" in str(err.value)
+
+
+def test_broken_plugin_is_skipped_not_fatal(tmp_path, monkeypatch):
+    # a distribution whose plugin module cannot be imported: the other schemes keep working
+    dist = tmp_path / "intern_broken-0.1.dist-info"
+    dist.mkdir()
+    (dist / "METADATA").write_text("Metadata-Version: 2.1\nName: intern-broken\nVersion: 0.1\n")
+    (dist / "entry_points.txt").write_text("[intern]\nbroken = intern_broken_missing.plugin\n")
+    monkeypatch.syspath_prepend(str(tmp_path))
+    with pytest.warns(UserWarning, match="intern-broken"):
+        reg = Registry()
+    info = {p.name: p for p in reg.plugins}
+    assert "No module named 'intern_broken_missing'" in info["broken"].error
+    assert info["broken"].distribution == "intern-broken" and "mem" in reg.schemes
+
+
+def test_plain_path_resolution():
+    reg = Registry(entry_points=False)
+    reg.register(_Suffixes(), name="suffixes")
+    assert reg.scheme_for_path("/data/em.zarr/labels/cells") == "zz"
+    assert reg.scheme_for_path("rel/f.H5/raw") == "hh"
+
+
+class _Suffixes:
+    @hookimpl
+    def intern_schemes(self):
+        return [SchemeSpec("zz", "x:y", suffixes=(".zarr",)), SchemeSpec("hh", "x:y", suffixes=(".h5",))]
 
 
 def test_plain_path_without_a_known_suffix():

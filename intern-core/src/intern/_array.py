@@ -38,6 +38,10 @@ class Array:
     only when numpy's ``same_kind`` rule allows.
 
     Make one with :func:`intern.array`, :func:`intern.create`, or ``Array(resource, scale=n)``.
+
+    Writes through one Array call are chunk-safe: each chunk is written once. Assignments with a step or a reversal
+    read the covering box, merge and write it back, so two writers assigning interleaved strided selections of the
+    same chunks at the same time can overwrite each other's voxels; give concurrent writers disjoint boxes.
     """
 
     __slots__ = ("_level", "_resource", "_scale")

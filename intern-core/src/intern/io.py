@@ -59,7 +59,8 @@ def read_box(
             progress(1)
         if out is None:
             # a fresh array the driver let go of needs no copy; a view into its memory does
-            return data if data.base is None and data.flags.writeable and data.flags.c_contiguous else data.copy()
+            fresh = getattr(resource, "fresh_reads", False) or data.base is None
+            return data if fresh and data.flags.writeable and data.flags.c_contiguous else data.copy()
         out[...] = data
         return out
     if out is None:

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import importlib
 import threading
+import warnings
 from collections.abc import Mapping
 from dataclasses import dataclass
 from types import MappingProxyType, ModuleType
@@ -23,6 +24,7 @@ from .hookspecs import CommandSpec, SchemeSpec, ServiceSpec
 
 __all__ = [
     "PluginInfo",
+    "PluginWarning",
     "Registry",
     "get_registry",
     "load_reference",
@@ -45,9 +47,13 @@ KNOWN_SERVICES: Mapping[str, str] = MappingProxyType({
 })
 
 
+class PluginWarning(UserWarning):
+    """An installed plugin could not be loaded; the others still work."""
+
+
 @dataclass(frozen=True)
 class PluginInfo:
-    """One loaded plugin, as ``intern plugins`` shows it."""
+    """One plugin, as ``intern plugins`` shows it; ``error`` says why a plugin that failed to load is unusable."""
 
     name: str
     module: str
@@ -56,6 +62,7 @@ class PluginInfo:
     schemes: tuple[str, ...]
     services: tuple[str, ...]
     commands: tuple[str, ...]
+    error: str | None = None
 
 
 def load_reference(ref: str) -> Any:
@@ -88,12 +95,33 @@ class Registry:
         from . import _builtin
 
         self._pm.register(_builtin, name="core")
+        self._dists: dict[int, Any] = {}
+        self._broken: list[PluginInfo] = []
         if entry_points:
-            try:
-                self._pm.load_setuptools_entrypoints("intern")
-            except Exception as exc:  # a broken third-party plugin must say which one
-                raise PluginError(f"loading intern plugins failed: {exc}") from exc
+            self._load_entry_points()
         self._collect()
+
+    def _load_entry_points(self) -> None:
+        # one plugin that fails to import (a missing dependency, a half-finished install) must not take the other
+        # drivers down with it: it is skipped with a warning and listed by plugins() with its error
+        from importlib.metadata import entry_points
+
+        for ep in entry_points(group="intern"):
+            if self._pm.get_plugin(ep.name) is not None or self._pm.is_blocked(ep.name):
+                continue
+            dist = getattr(ep, "dist", None)
+            try:
+                plugin = ep.load()
+                self._pm.register(plugin, name=ep.name)
+            except Exception as exc:
+                name = dist.metadata["Name"] if dist is not None else None
+                warnings.warn(f"intern plugin {ep.name!r} ({name or ep.value}) cannot be loaded and is skipped: {exc}",
+                              PluginWarning, stacklevel=3)
+                self._broken.append(PluginInfo(name=ep.name, module=ep.value, distribution=name,
+                                               version=dist.version if dist is not None else None, schemes=(),
+                                               services=(), commands=(), error=str(exc)))
+                continue
+            self._dists[id(plugin)] = dist
 
     def register(self, plugin: ModuleType | object, name: str | None = None) -> None:
         """Add a plugin object or module at run time (for a lab's local driver, or tests)."""
@@ -105,7 +133,7 @@ class Registry:
             self._pm.check_pending()
         except pluggy.PluginValidationError as exc:
             raise PluginError(str(exc)) from exc
-        dists = {id(p): d for p, d in self._pm.list_plugin_distinfo()}
+        dists = self._dists
         schemes: dict[str, tuple[SchemeSpec, str]] = {}
         suffixes: dict[str, str] = {}
         services: dict[str, dict[str, tuple[ServiceSpec, str]]] = {}
@@ -147,7 +175,7 @@ class Registry:
             infos.append(PluginInfo(
                 name=name,
                 module=getattr(plugin, "__name__", type(plugin).__name__),
-                distribution=dist.project_name if dist is not None else ("intern-core" if name == "core" else None),
+                distribution=dist.metadata["Name"] if dist is not None else ("intern-core" if name == "core" else None),
                 version=dist.version if dist is not None else (_core_version() if name == "core" else None),
                 schemes=tuple(s.scheme for s in got_schemes),
                 services=tuple(f"{s.capability}:{s.name}" for s in got_services),
@@ -157,7 +185,7 @@ class Registry:
         self._suffixes = dict(sorted(suffixes.items(), key=lambda kv: -len(kv[0])))
         self._services = services
         self._commands = commands
-        self._infos = tuple(infos)
+        self._infos = tuple(infos) + tuple(self._broken)
         self._factories: dict[str, Any] = {}
 
     # -- queries ------------------------------------------------------------------------------------------------
@@ -188,12 +216,14 @@ class Registry:
         Raises:
             InvalidURIError: no installed driver claims it (with the distribution to install when it is ours).
         """
-        lowered = path.rstrip("/").lower()
-        for suffix, scheme in self._suffixes.items():
-            if lowered.endswith(suffix):
-                return scheme
+        # the first path component with a claimed suffix decides: /data/em.zarr/labels/cells is zarr, f.h5/raw is h5
+        parts = [p.lower() for p in path.split("/") if p]
+        for part in parts:
+            for suffix, scheme in self._suffixes.items():
+                if part.endswith(suffix):
+                    return scheme
         for suffix, scheme in sorted(KNOWN_SUFFIXES.items(), key=lambda kv: -len(kv[0])):
-            if lowered.endswith(suffix):
+            if any(part.endswith(suffix) for part in parts):
                 raise DriverNotInstalledError(
                     f"{path!r} looks like a {suffix} file, which the {KNOWN_SCHEMES[scheme]} driver opens: "
                     f"pip install {KNOWN_SCHEMES[scheme]}", scheme=scheme, distribution=KNOWN_SCHEMES[scheme])

@@ -16,6 +16,10 @@ storage chunk (reads) or that are exactly one whole chunk clipped to the volume 
 ``write`` from several threads at once for different chunks. A driver whose backend already parallelises and handles
 partial chunks (TensorStore, HDF5, a server that accepts any cutout) sets ``handles_any_box = True`` and gets whole
 requests instead.
+
+Two more optional attributes tune the core's handling: ``fresh_reads = True`` promises that ``read`` returns arrays the
+driver keeps no reference to (the core then hands them to the caller without copying), and a ``close()`` method
+(:class:`SupportsClose`) releases file handles or sessions.
 """
 
 from __future__ import annotations
@@ -33,6 +37,7 @@ __all__ = [
     "Resource",
     "Service",
     "ServerService",
+    "SupportsClose",
     "SupportsCreate",
     "SupportsVersions",
     "SupportsWrite",
@@ -88,6 +93,13 @@ class SupportsWrite(Protocol):
         partial writes with the chunk's old content. Atomic per chunk where the store allows.
         """
         ...
+
+
+@runtime_checkable
+class SupportsClose(Protocol):
+    """A resource or remote holding something to release (open files, HTTP sessions)."""
+
+    def close(self) -> None: ...
 
 
 @runtime_checkable

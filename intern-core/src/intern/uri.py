@@ -5,8 +5,10 @@ An intern URI is ``SCHEME://REST``. The scheme picks the driver; what ``REST`` m
 ``bossdb://coll/exp/chan``). A plain path with no scheme is given to the driver that claims its suffix
 (``/data/em.zarr`` is ``zarr:///data/em.zarr``); see :func:`intern.registry.scheme_for_path`.
 
-The query string (``?key=value&...``) is split off only for schemes that do not carry a URL of their own, and its
-values become keyword options of ``open``: ``zarr:///data/em.zarr?mode=r``.
+The query string (``?key=value&...``) is split off only where the rest is not itself a URL, and its values become
+keyword options of ``open``: ``zarr:///data/em.zarr?mode=r``. Where the rest is a URL (``zarr://s3://b/em.zarr?x=1``)
+the query may belong to that URL's own service, so the core leaves it in ``rest`` and the driver decides; pass
+intern's options as keyword arguments there (``intern.array("zarr://s3://b/em.zarr", mode="r")``).
 """
 
 from __future__ import annotations

@@ -24,6 +24,8 @@ def plugins(args: argparse.Namespace) -> int:
     for info in infos:
         dist = f"{info.distribution} {info.version}" if info.distribution else "(no distribution)"
         print(f"{info.name}: {dist}")
+        if info.error:
+            print(f"  BROKEN, skipped: {info.error}")
         if info.schemes:
             print(f"  schemes:  {', '.join(s + '://' for s in info.schemes)}")
         if info.services:

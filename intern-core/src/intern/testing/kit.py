@@ -63,11 +63,10 @@ class VolumeDriverTests:
     def new_uri(self) -> Callable[[str], str]:
         raise NotImplementedError("a driver's test class provides the new_uri fixture: name -> URI of a new volume")
 
-    @pytest.fixture(params=dtypes)
-    def dtype(self, request: pytest.FixtureRequest) -> str:
-        if request.param not in self.dtypes:
-            pytest.skip(f"{request.param} is not among this driver's dtypes {self.dtypes}")
-        return request.param
+    def pytest_generate_tests(self, metafunc: pytest.Metafunc) -> None:
+        # pytest calls this per class, so each driver's tests run for exactly its own dtypes
+        if "dtype" in metafunc.fixturenames:
+            metafunc.parametrize("dtype", self.dtypes)
 
     @pytest.fixture
     def volume(self, new_uri: Callable[[str], str], dtype: str) -> intern.Array:
