@@ -1,0 +1,281 @@
+"""``dvid://HOST:PORT/UUID/INSTANCE``: the DVID Remote.
+
+``dvid://`` speaks HTTP and ``dvid+https://`` HTTPS. The path names, from the top: the server (``intern.ls`` lists
+its repos by root UUID), a version node (``UUID``: any unique prefix, or ``prefix:branch``; ``intern.ls`` lists its
+data instances), and a data instance (a volume, or a keyvalue store). Options, from the URI's query or keywords:
+
+- ``compression``: how label voxels travel, ``lz4`` (default), ``gzip`` or ``none``; grayscale is always raw.
+- ``supervoxels``: ``true`` reads a labelmap's supervoxels instead of its bodies.
+- ``throttle``: ``true`` asks DVID to queue heavy requests (it answers 503 when busy; intern retries).
+- ``mode``: ``r`` opens read-only.
+
+The ``[dvid]`` configuration section (``[dvid+https]`` for TLS) holds the same keys as defaults, and ``timeout``,
+``connect_timeout``, ``retries``, ``backoff`` for the HTTP client.
+"""
+
+from __future__ import annotations
+
+import json
+import threading
+from dataclasses import dataclass
+from typing import Any, ClassVar
+from urllib.parse import urlencode
+
+from intern import config
+from intern.errors import AlreadyExistsError, InvalidURIError, MetadataError, NotFoundError
+from intern.metadata import VolumeMetadata
+from intern.uri import URI
+
+from ._http import DvidHTTP, HTTPSettings
+from ._keyvalue import DvidKeyValue
+from ._layout import (
+    MULTISCALE_TYPES,
+    RECORD_INSTANCE,
+    VOLUME_TYPES,
+    choose_type,
+    creation_configs,
+    record_for,
+    volume_metadata,
+)
+from ._versions import Dag, DvidNode
+from ._volume import DvidVolume
+
+__all__ = ["DvidRemote", "Options"]
+
+_SCHEMES = {"dvid": "http", "dvid+https": "https"}
+_COMPRESSIONS = ("lz4", "gzip", "none")
+
+
+def _flag(value: Any, what: str) -> bool:
+    if isinstance(value, bool):
+        return value
+    text = str(value).strip().lower()
+    if text in ("true", "1", "yes", "on"):
+        return True
+    if text in ("false", "0", "no", "off", ""):
+        return False
+    raise InvalidURIError(f"{what}={value!r}: use true or false")
+
+
+@dataclass(frozen=True)
+class Options:
+    """How a volume is read and written (see the module docstring)."""
+
+    compression: str = "lz4"
+    supervoxels: bool = False
+    throttle: bool = False
+    read_only: bool = False
+
+    @classmethod
+    def parse(cls, options: dict[str, Any], defaults: dict[str, str]) -> Options:
+        merged = {**{k: v for k, v in defaults.items() if k in ("compression", "supervoxels", "throttle")}, **options}
+        compression = str(merged.pop("compression", "lz4")).lower()
+        if compression not in _COMPRESSIONS:
+            raise InvalidURIError(f"compression={compression!r}: use one of {', '.join(_COMPRESSIONS)}")
+        mode = str(merged.pop("mode", "a"))
+        if mode not in ("r", "r+", "a"):
+            raise InvalidURIError(f"mode={mode!r}: use 'r' (read-only) or 'a' (read and write)")
+        made = cls(compression=compression, supervoxels=_flag(merged.pop("supervoxels", False), "supervoxels"),
+                   throttle=_flag(merged.pop("throttle", False), "throttle"), read_only=mode == "r")
+        if merged:
+            raise TypeError(f"unknown option(s) for dvid:// open: {', '.join(sorted(merged))} (known: compression, "
+                            "supervoxels, throttle, mode)")
+        return made
+
+    def query(self) -> str:
+        """The URI query that reopens with these options (empty for the defaults)."""
+        items = {}
+        if self.compression != "lz4":
+            items["compression"] = self.compression
+        if self.supervoxels:
+            items["supervoxels"] = "true"
+        if self.throttle:
+            items["throttle"] = "true"
+        if self.read_only:
+            items["mode"] = "r"
+        return "?" + urlencode(items) if items else ""
+
+
+class DvidRemote:
+    """One DVID server, reached over a pooled HTTP session. One instance per scheme and host in a process."""
+
+    scheme: ClassVar[str] = "dvid"
+    _instances: ClassVar[dict[tuple[str, str], DvidRemote]] = {}
+    _lock: ClassVar[threading.Lock] = threading.Lock()
+
+    def __init__(self, scheme: str, host: str) -> None:
+        self.scheme = scheme  # type: ignore[misc]
+        self.host = host
+        self.settings = config.section(scheme)
+        self.http = DvidHTTP(f"{_SCHEMES[scheme]}://{host}", HTTPSettings(self.settings), pool=config.max_workers())
+
+    @property
+    def base_uri(self) -> str:
+        return f"{self.scheme}://{self.host}"
+
+    @classmethod
+    def from_uri(cls, uri: URI) -> tuple[DvidRemote, str]:
+        """``dvid://HOST:PORT/PATH`` -> (the remote of HOST:PORT, PATH)."""
+        if uri.scheme not in _SCHEMES:
+            raise InvalidURIError(f"{uri}: intern-dvid serves dvid:// and dvid+https://")
+        host, _, path = uri.rest.partition("/")
+        if not host or "@" in host:
+            raise InvalidURIError(f"{uri} names no server: write dvid://HOST:PORT/UUID/INSTANCE")
+        with cls._lock:
+            remote = cls._instances.get((uri.scheme, host))
+            if remote is None:
+                remote = cls._instances[(uri.scheme, host)] = cls(uri.scheme, host)
+        return remote, path.strip("/")
+
+    # -- the Remote protocol --------------------------------------------------------------------------------------
+    def open(self, path: str, **options: Any) -> DvidVolume | DvidNode | DvidKeyValue:
+        """The node (``UUID``) or the data instance (``UUID/INSTANCE``) at ``path``.
+
+        Raises:
+            NotFoundError: no such node or instance.
+            InvalidURIError: the path names the server itself, or an instance of a type intern-dvid does not read.
+        """
+        ref, name = self._split(path)
+        if not ref:
+            raise InvalidURIError(f"{self.base_uri} is a server: open {self.base_uri}/UUID/INSTANCE (intern.ls "
+                                  f"'{self.base_uri}' lists its repos)")
+        node = self.node(ref)
+        if name is None:
+            if options:
+                raise TypeError(f"a DVID node takes no options, got {', '.join(sorted(options))}")
+            return node
+        return self.volume(node, name, Options.parse(dict(options), self.settings))
+
+    def ls(self, path: str = "") -> list[str]:
+        """Root UUIDs of the server's repos; the data instances of a node; the keys of a keyvalue instance."""
+        ref, name = self._split(path)
+        if not ref:
+            return sorted(self.http.json("GET", "/api/repos/info"))
+        if name is None:
+            return sorted(self.http.json("GET", f"/api/repo/{ref}/info").get("DataInstances") or {})
+        resource = self.open(path)
+        return resource.keys() if isinstance(resource, DvidKeyValue) else []
+
+    def create(self, path: str, metadata: VolumeMetadata, *, exist_ok: bool = False, typename: str | None = None,
+               compression: str | None = None, **options: Any) -> DvidVolume:
+        """Make the data instance(s) of a new volume at a node, empty, and return it.
+
+        Args:
+            typename: the DVID type; by default ``uint8blk`` for uint8 and ``labelmap`` for uint64.
+            compression: how DVID stores blocks (its ``Compression`` setting); DVID's default when None.
+            options: the options of :meth:`open` for the returned volume.
+
+        Raises:
+            AlreadyExistsError: the instance exists and ``exist_ok`` is false (or it does not match).
+            ReadOnlyError: the node is committed.
+            MetadataError: DVID cannot hold this volume (dtype, axes, a labelmap pyramid that is not 2x).
+        """
+        ref, name = self._split(path)
+        if not ref or not name:
+            raise InvalidURIError(f"{self.base_uri}/{path}: create a volume at dvid://HOST:PORT/UUID/INSTANCE")
+        node = self.node(ref)
+        where = f"{node.uri}/{name}"
+        instances = self._instances_at(node.uuid)
+        if name in instances:
+            if not exist_ok:
+                raise AlreadyExistsError(f"{where} exists already (pass exist_ok=True to open it)")
+            return self.volume(node, name, Options.parse(dict(options), self.settings))
+        node.check_writable()
+        typename = choose_type(metadata, typename, where)
+        configs = creation_configs(name, metadata, typename, compression=compression, where=where)
+        taken = [c["dataname"] for c in configs if c["dataname"] in instances]
+        if taken:
+            raise AlreadyExistsError(f"{where}: the pyramid's instance(s) {', '.join(taken)} exist already")
+        parsed = Options.parse(dict(options), self.settings)
+        for body in configs:
+            self.http.json("POST", f"/api/repo/{node.uuid}/instance", json=body, idempotent=False)
+        self._ensure_record_store(node, instances)
+        self.http.request("POST", f"/api/node/{node.uuid}/{RECORD_INSTANCE}/key/{name}", data=record_for(metadata))
+        return self.volume(node, name, parsed)
+
+    def server_services(self, resource: Any) -> dict[str, Any]:
+        """What DVID serves itself for ``resource``, by what the repo holds (see :mod:`intern_dvid._services`)."""
+        if not isinstance(resource, DvidVolume) or resource.remote is not self or not resource.is_labels:
+            return {}
+        from . import _services
+
+        found: dict[str, Any] = {"label_at": _services.label_at}
+        if resource.typename in MULTISCALE_TYPES:
+            found.update(sparsevol=_services.sparsevol, bounding_box=_services.bounding_box, size=_services.size)
+        instances = self._instances_at(resource.node.uuid)
+        if (instances.get(f"{resource.name}_meshes") or {}).get("Base", {}).get("TypeName") == "keyvalue":
+            found["mesh"] = _services.stored_mesh
+        if (instances.get(f"{resource.name}_skeletons") or {}).get("Base", {}).get("TypeName") == "keyvalue":
+            found["skeleton"] = _services.stored_skeleton
+        return found
+
+    # -- DVID beyond the protocol ---------------------------------------------------------------------------------
+    def create_repo(self, alias: str = "", description: str = "") -> DvidNode:
+        """Make a new repo; returns its root node (``.uuid``), where volumes can be created."""
+        root = self.http.json("POST", "/api/repos", json={"alias": alias, "description": description},
+                              idempotent=False)["root"]
+        return self.node(root)
+
+    def server_info(self) -> dict[str, Any]:
+        """DVID's ``/api/server/info``: version, storage backend, ..."""
+        return dict(self.http.json("GET", "/api/server/info"))
+
+    def node(self, ref: str) -> DvidNode:
+        """The version node ``ref`` names (UUID prefix or ``prefix:branch``), with its repo's DAG as it is now."""
+        dag = Dag(self.http.json("GET", f"/api/repo/{ref}/info"))
+        return DvidNode(self, dag.resolve(ref), dag)
+
+    def volume(self, node: DvidNode, name: str, options: Options) -> DvidVolume | DvidKeyValue:
+        """Open instance ``name`` at ``node``."""
+        instances = self._instances_at(node.uuid)
+        where = f"{node.uri}/{name}"
+        info = instances.get(name)
+        if info is None:
+            known = ", ".join(sorted(instances)) or "none"
+            raise NotFoundError(f"{where} does not exist (instances at that node: {known})")
+        typename = (info.get("Base") or {}).get("TypeName")
+        if typename == "keyvalue":
+            return DvidKeyValue(self, node, name)
+        if typename not in VOLUME_TYPES:
+            raise InvalidURIError(f"{where} is a DVID {typename}; intern-dvid reads {', '.join(VOLUME_TYPES)} "
+                                  "volumes and keyvalue stores")
+        info = self.http.json("GET", f"/api/node/{node.uuid}/{name}/info")  # extents are fresh here
+        record = self._record(node.uuid, name, instances)
+        metadata, levels = volume_metadata(name, info, instances, record, where=where)
+        return DvidVolume(self, node, name, typename, metadata, levels, options)
+
+    # -- helpers --------------------------------------------------------------------------------------------------
+    @staticmethod
+    def _split(path: str) -> tuple[str, str | None]:
+        parts = [p for p in path.strip("/").split("/") if p]
+        if len(parts) > 2:
+            raise InvalidURIError(f"dvid path {path!r} has too many parts: write dvid://HOST:PORT/UUID/INSTANCE")
+        return (parts[0] if parts else ""), (parts[1] if len(parts) == 2 else None)
+
+    def _instances_at(self, uuid: str) -> dict[str, dict[str, Any]]:
+        return dict(self.http.json("GET", f"/api/repo/{uuid}/info").get("DataInstances") or {})
+
+    def _record(self, uuid: str, name: str, instances: dict[str, Any]) -> dict[str, Any] | None:
+        if RECORD_INSTANCE not in instances:
+            return None
+        resp = self.http.request("GET", f"/api/node/{uuid}/{RECORD_INSTANCE}/key/{name}", ok=(200, 404))
+        if resp.status_code == 404:
+            return None
+        try:
+            record = json.loads(resp.content)
+        except ValueError:
+            raise MetadataError(f"{self.base_uri}/{uuid}/{RECORD_INSTANCE} key {name!r} is not JSON: remove it, or "
+                                "fix it") from None
+        return record if isinstance(record, dict) else None
+
+    def _ensure_record_store(self, node: DvidNode, instances: dict[str, Any]) -> None:
+        if RECORD_INSTANCE in instances:
+            return
+        try:
+            self.http.json("POST", f"/api/repo/{node.uuid}/instance", idempotent=False,
+                           json={"typename": "keyvalue", "dataname": RECORD_INSTANCE, "versioned": "true"})
+        except AlreadyExistsError:
+            pass  # another writer made it first
+
+    def __repr__(self) -> str:
+        return f"<DvidRemote {self.base_uri}>"
