@@ -82,8 +82,10 @@ def test_unknown_preference_and_missing_capability(count_plugin):
     seg = _vol("segmentation")
     with pytest.raises(CapabilityUnavailableError, match="no count implementation is named 'nope'"):
         intern.resolve("count", seg, prefer="nope")
-    with pytest.raises(CapabilityUnavailableError, match="pip install intern-mesh"):
-        intern.resolve("mesh", seg)
+    with pytest.raises(CapabilityUnavailableError, match="no implementation is installed"):
+        intern.resolve("teleport", seg)
+    # where the capability is one of ours, the explanation names the distribution to install
+    assert "pip install intern-mesh" in intern.Resolution("mesh", "mem://x", []).explain()
     with pytest.raises(CapabilityUnavailableError):
         intern.resolve("count", seg, prefer="server")
 
@@ -92,20 +94,24 @@ def test_capabilities_lists_every_service(count_plugin):
     seg = _vol("segmentation")
     caps = intern.capabilities(seg)
     assert set(caps) >= {"count", "downsample"}
-    assert caps["count"].implementation == "fast" and caps["downsample"].implementation == "numpy"
+    assert caps["count"].implementation == "fast"
+    assert caps["downsample"].available and caps["downsample"].candidates[-1].name == "numpy"
     assert seg.capabilities.keys() == caps.keys()
 
 
 def test_services_front_door_runs_builtin_downsample():
+    from functools import partial
+
+    downsample = partial(intern.downsample, prefer="numpy")  # the core's own, whatever else is installed
     img = np.arange(4 * 8 * 8, dtype=np.uint8).reshape(4, 8, 8)
-    (half,) = intern.downsample(img, factor=(1, 2, 2), voxel_size=(40, 4, 4), kind="image")
+    (half,) = downsample(img, factor=(1, 2, 2), voxel_size=(40, 4, 4), kind="image")
     expected = img.reshape(4, 4, 2, 4, 2).mean(axis=(2, 4))
     np.testing.assert_array_equal(half, np.rint(expected).astype(np.uint8))
     seg = np.zeros((2, 4, 4), np.uint64)
     seg[:, :2, :2] = 7
     seg[:, 2:, 2:] = 5
     seg[0, 0, 3] = 9  # one stray voxel does not win its block
-    (mode,) = intern.downsample(seg, factor=(2, 2, 2))
+    (mode,) = downsample(seg, factor=(2, 2, 2))
     np.testing.assert_array_equal(mode[0], [[7, 0], [0, 5]])
 
 
@@ -113,7 +119,31 @@ def test_downsample_writes_into_a_pyramid():
     a = intern.create(f"mem://resolver/pyr{next(_n)}", shape=(8, 16, 16), dtype="uint8", voxel_size=(40, 4, 4),
                       scales=3)
     a[...] = np.random.default_rng(0).integers(0, 255, (8, 16, 16), dtype=np.uint8)
-    levels = intern.downsample(a, levels=2, dest=a)
+    levels = intern.downsample(a, levels=2, dest=a, prefer="numpy")
     assert [lv.shape for lv in levels] == [(8, 8, 8), (8, 4, 4)]
     np.testing.assert_array_equal(a.at_scale(1)[...], levels[0])
     np.testing.assert_array_equal(a.at_scale(2)[...], levels[1])
+
+
+def test_server_that_declines_hands_over_to_the_next_candidate(count_plugin):
+    def partial_server(resource, **params):
+        if params.get("box") is not None:
+            raise CapabilityUnavailableError("stored results cover whole bodies only")
+        return ("server", params)
+
+    seg = _vol("segmentation", server=partial_server)
+    assert intern.resolve("count", seg)() == ("server", {})
+    r = intern.resolve("count", seg)
+    assert r(box=1) == ("fast", {"box": 1})
+    assert r.implementation == "fast" and "declined when called: stored results" in r.explain()
+    with pytest.raises(CapabilityUnavailableError):  # an explicit choice is never second-guessed
+        intern.resolve("count", seg, prefer="server")(box=1)
+
+
+def test_remote_default_chunks_are_used(monkeypatch):
+    from intern._builtin.mem import MemRemote
+
+    monkeypatch.setattr(MemRemote, "default_chunks", lambda self, *, shape, dtype, kind: (2, 3, 5), raising=False)
+    assert intern.create(f"mem://resolver/chunks{next(_n)}", shape=(8, 9, 10), dtype="uint8").chunks == (2, 3, 5)
+    assert intern.create(f"mem://resolver/chunks{next(_n)}", shape=(8, 9, 10), dtype="uint8",
+                         chunks=(4, 4, 4)).chunks == (4, 4, 4)

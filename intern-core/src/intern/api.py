@@ -5,6 +5,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 from typing import Any
 
+import numpy as np
 from pydantic import ValidationError
 
 from ._array import Array
@@ -104,7 +105,8 @@ def create(
     Args:
         shape: voxels on every axis, (z, y, x) or with leading t and/or c.
         dtype: numpy dtype.
-        chunks: storage chunk shape (default 64 on spatial axes, capped at the shape).
+        chunks: storage chunk shape (default: the driver's ``default_chunks(shape=, dtype=, kind=)`` when it has one,
+            else 64 on spatial axes, capped at the shape).
         voxel_size: (z, y, x) in nm.
         kind: ``"image"`` or ``"segmentation"``.
         axes: axis names when there are leading axes and they are not the default (``t, c``).
@@ -117,7 +119,10 @@ def create(
         MetadataError: the shape, chunks, dtype or voxel size make no volume.
         AlreadyExistsError: there is something at ``uri`` and ``exist_ok`` is false.
     """
-    parsed = resolve_uri(uri)
+    remote, _, parsed = remote_for(uri)
+    if chunks is None and hasattr(remote, "default_chunks"):
+        # the store knows its own best chunking (DVID blocks, Boss cuboids); the generic default is 64 voxels
+        chunks = remote.default_chunks(shape=tuple(shape), dtype=np.dtype(dtype), kind=kind)
     if isinstance(scales, int):
         if scales < 1:
             raise MetadataError(f"scales is a level count >= 1 or a list of factors, got {scales}")

@@ -15,7 +15,7 @@ chain, ``intern capabilities URI`` shows it for every service.
 from __future__ import annotations
 
 from collections.abc import Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Any, Literal
 
 from .errors import CapabilityUnavailableError
@@ -53,6 +53,7 @@ class Resolution:
     prefer: str | None = None
     _resource: Any = field(default=None, repr=False)
     _loader: Callable[[], Callable[..., Any]] | None = field(default=None, repr=False)
+    _fits: list[tuple[int, Callable[[], Callable[..., Any]]]] = field(default_factory=list, repr=False)
 
     @property
     def chosen(self) -> Candidate | None:
@@ -89,9 +90,26 @@ class Resolution:
         return "\n".join(lines)
 
     def __call__(self, **params: Any) -> Any:
+        """Run the chosen implementation.
+
+        Without an explicit ``prefer``, an implementation may decline at call time by raising
+        :class:`CapabilityUnavailableError` (a server that stores meshes for some bodies only, or cannot cut a box):
+        the next candidate that fits runs instead, and ``candidates`` records the hand-over.
+        """
         if self._loader is None:
             raise CapabilityUnavailableError(self.explain())
-        return self._loader()(self._resource, **params)
+        for pos, (index, loader) in enumerate(self._fits):
+            try:
+                return loader()(self._resource, **params)
+            except CapabilityUnavailableError as exc:
+                if self.prefer is not None or pos + 1 == len(self._fits):
+                    raise
+                nxt = self._fits[pos + 1][0]
+                declined = self.candidates[index]
+                self.candidates[index] = replace(declined, taken=False, reason=f"declined when called: {exc}")
+                self.candidates[nxt] = replace(self.candidates[nxt], taken=True,
+                                               reason=f"next that fits, after {declined.name} declined")
+        raise AssertionError("unreachable")
 
     def __repr__(self) -> str:
         where = "server" if self.server_side else "local" if self.available else "unavailable"
@@ -128,11 +146,14 @@ def resolve(capability: str, resource: Resource, prefer: str | None = None, *, s
     resource = getattr(resource, "resource", resource)  # an Array stands for its resource
     candidates: list[Candidate] = []
     chosen: Callable[[], Callable[..., Any]] | None = None
+    fits: list[tuple[int, Callable[[], Callable[..., Any]]]] = []  # every candidate that could run, in order
     registry = get_registry()
 
     def consider(name: str, source: Source, priority: int, unmet: str | None, description: str,
                  loader: Callable[[], Callable[..., Any]]) -> None:
         nonlocal chosen
+        if not unmet and (prefer is None or prefer == name or prefer == source):
+            fits.append((len(candidates), loader))
         if chosen is not None:
             reason, taken = "a candidate before it was taken", False
         elif prefer not in (None, "server", "local") and prefer != name:
@@ -152,14 +173,14 @@ def resolve(capability: str, resource: Resource, prefer: str | None = None, *, s
     if isinstance(getattr(resource, "remote", None), ServerService):
         server = dict(resource.remote.server_services(resource))
     if capability in server:
-        name = f"{getattr(resource.remote, 'scheme', 'remote')}-server"
+        name = getattr(resource.remote, "server_name", None) or f"{getattr(resource.remote, 'scheme', 'remote')}-server"
         consider(name, "server", 1000, None, "served by the datastore itself", lambda: server[capability])
     for spec in registry.services(capability):
         consider(spec.name, "local", spec.priority, _unmet(spec, resource), spec.description,
                  lambda spec=spec: load_reference(spec.implementation))
 
     uri = getattr(resource, "uri", repr(resource))
-    result = Resolution(capability, uri, candidates, prefer, resource, chosen)
+    result = Resolution(capability, uri, candidates, prefer, resource, chosen, fits)
     if chosen is None and strict:
         if prefer not in (None, "server", "local") and not any(c.name == prefer for c in candidates):
             names = ", ".join(c.name for c in candidates) or "none"

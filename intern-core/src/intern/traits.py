@@ -17,7 +17,9 @@ storage chunk (reads) or that are exactly one whole chunk clipped to the volume 
 partial chunks (TensorStore, HDF5, a server that accepts any cutout) sets ``handles_any_box = True`` and gets whole
 requests instead.
 
-Two more optional attributes tune the core's handling: ``fresh_reads = True`` promises that ``read`` returns arrays the
+A Remote may also offer ``default_chunks(*, shape, dtype, kind)`` (the chunk shape ``intern.create`` uses when the
+caller names none) and ``server_name`` (how the resolver names its server-side implementations). Two more optional
+attributes tune the core's handling: ``fresh_reads = True`` promises that ``read`` returns arrays the
 driver keeps no reference to (the core then hands them to the caller without copying), and a ``close()`` method
 (:class:`SupportsClose`) releases file handles or sessions.
 """
