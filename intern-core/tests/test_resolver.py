@@ -147,3 +147,23 @@ def test_remote_default_chunks_are_used(monkeypatch):
     assert intern.create(f"mem://resolver/chunks{next(_n)}", shape=(8, 9, 10), dtype="uint8").chunks == (2, 3, 5)
     assert intern.create(f"mem://resolver/chunks{next(_n)}", shape=(8, 9, 10), dtype="uint8",
                          chunks=(4, 4, 4)).chunks == (4, 4, 4)
+
+
+def test_local_label_queries_agree_with_numpy():
+    rng = np.random.default_rng(3)
+    data = np.zeros((20, 30, 40), np.uint64)
+    data[3:9, 10:25, 5:6] = 11
+    data[15, 29, 39] = 11
+    data[rng.random(data.shape) < 0.1] = 5
+    seg = intern.create(f"mem://resolver/labels{next(_n)}", shape=data.shape, dtype="uint64", chunks=(8, 8, 8),
+                        kind="segmentation")
+    seg[...] = data
+    pts = rng.integers(0, (20, 30, 40), (50, 3))
+    np.testing.assert_array_equal(intern.resolve("label_at", seg, prefer="scan")(points=pts), data[tuple(pts.T)])
+    assert intern.resolve("label_at", seg, prefer="scan")(points=(15, 29, 39)) == 11
+    assert intern.resolve("size", seg, prefer="scan")(label=11) == int((data == 11).sum())
+    assert intern.resolve("bounding_box", seg, prefer="scan")(label=11) == intern.Box((3, 10, 5), (16, 30, 40))
+    with pytest.raises(intern.errors.NotFoundError):
+        intern.resolve("size", seg, prefer="scan")(label=99)
+    with pytest.raises(intern.errors.OutOfBoundsError):
+        intern.resolve("label_at", seg, prefer="scan")(points=(20, 0, 0))

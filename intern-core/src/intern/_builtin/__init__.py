@@ -24,4 +24,8 @@ def intern_services() -> list[ServiceSpec]:
         priority=-100,
         requires=("volume",),
         description="block mean (images) or block mode (segmentations) in numpy; last resort",
-    )]
+    )] + [
+        ServiceSpec(capability=name, name="scan", implementation=f"intern._builtin.labels:{name}", priority=-100,
+                    requires=("segmentation",), description=f"{name} by reading the volume chunk by chunk; last resort")
+        for name in ("label_at", "bounding_box", "size")
+    ]
