@@ -53,8 +53,12 @@ def test_stored_meshes_are_served_by_dvid(segmentation: tuple[intern.Array, np.n
     assert sorted(everything) == [5, 9] and everything[9].is_closed
     with pytest.raises(NotFoundError, match="prefer='local'"):
         intern.mesh(seg, ids=[2**50 + 1])
+    # stored meshes are whole bodies: a box is declined by the server and meshed locally instead
     with pytest.raises(CapabilityUnavailableError, match="whole bodies"):
-        intern.mesh(seg, ids=[5], box=intern.Box((0, 0, 0), (4, 4, 4)))
+        intern.mesh(seg, ids=[5], box=intern.Box((0, 0, 0), (4, 4, 4)), prefer="server")
+    resolution = intern.resolve("mesh", seg)
+    part = resolution(ids=[5], box=intern.Box((0, 0, 0), (16, 32, 32)), scale=0)
+    assert 5 in part and not resolution.server_side and "declined when called" in resolution.explain()
 
 
 def test_stored_skeletons_are_in_nanometres(segmentation: tuple[intern.Array, np.ndarray]) -> None:
