@@ -1,0 +1,123 @@
+"""The one boundary where cloud-volume's, cloud-files' and the cloud clients' exceptions become intern's.
+
+cloud-volume raises its own classes (``InfoUnavailableError``, ``EmptyVolumeException``, ``MeshDecodeError``...),
+cloud-files passes on what boto3 (``ClientError``), google-cloud-storage (``NotFound``, ``Forbidden``) and requests
+(``HTTPError``) raise, and the local file system raises ``OSError``. Every public method of the driver runs inside
+:func:`translating`, which maps them onto :mod:`intern.errors` once, by class name and HTTP status, so none of
+those libraries is imported to classify an error. An :class:`~intern.errors.InternError` raised on purpose passes
+unchanged.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from functools import wraps
+from typing import Any, TypeVar
+
+from intern.errors import (
+    InternError,
+    InvalidURIError,
+    MetadataError,
+    NotFoundError,
+    PermissionDeniedError,
+    RemoteError,
+    TransientRemoteError,
+)
+
+__all__ = ["translate", "translated", "translating"]
+
+F = TypeVar("F", bound=Callable[..., Any])
+_ANSI = re.compile(r"\x1b\[[0-9;]*m")
+
+_NOT_FOUND = frozenset({
+    "InfoUnavailableError", "FileNotFoundError", "NotFound", "NoSuchKey", "NoSuchBucket", "EmptyVolumeException",
+    "EmptyFileException", "MeshMissingError", "ScaleUnavailableError",
+})
+_DECODE = frozenset({
+    "MeshDecodeError", "SkeletonDecodeError", "DecodingError", "DecompressionError", "CompressionError",
+    "JSONDecodeError", "UnsupportedCompressionType", "SkeletonUnassignedEdgeError",
+})
+_DENIED = frozenset({"Forbidden", "Unauthorized", "AccessDenied", "InvalidAccessKeyId", "SignatureDoesNotMatch"})
+_TRANSIENT = frozenset({
+    "ConnectionError", "ConnectTimeout", "ReadTimeout", "Timeout", "TimeoutError", "EndpointConnectionError",
+    "ConnectTimeoutError", "ReadTimeoutError", "ServiceUnavailable", "TooManyRequests", "InternalServerError",
+    "BadGateway", "GatewayTimeout", "ProtocolError", "NewConnectionError", "MaxRetryError", "RemoteDisconnected",
+})
+
+
+def _status(exc: BaseException) -> int | None:
+    """The HTTP status an exception carries: requests' ``response``, botocore's ``response``, google's ``code``."""
+    response = getattr(exc, "response", None)
+    if response is not None and getattr(response, "status_code", None) is not None:
+        return int(response.status_code)
+    if isinstance(response, dict):  # botocore ClientError
+        status = response.get("ResponseMetadata", {}).get("HTTPStatusCode")
+        return int(status) if status else None
+    code = getattr(exc, "code", None)
+    return int(code) if isinstance(code, int) and 100 <= code < 600 else None
+
+
+def _error_code(exc: BaseException) -> str:
+    response = getattr(exc, "response", None)
+    if isinstance(response, dict):
+        return str(response.get("Error", {}).get("Code", ""))
+    return ""
+
+
+def translate(exc: BaseException, what: str) -> BaseException:
+    """The intern exception for ``exc``, raised while working on ``what`` (a URI); ``exc`` itself when it is
+    intern's already or a programming error that should surface as it is."""
+    if isinstance(exc, InternError):
+        return exc
+    names = {cls.__name__ for cls in type(exc).__mro__}
+    code = _error_code(exc)
+    status = _status(exc)
+    plain = _ANSI.sub("", str(exc)).strip()  # cloud-volume colours its messages for terminals
+    text = plain.splitlines()[0] if plain else type(exc).__name__
+    if "UnsupportedProtocolError" in names:
+        return InvalidURIError(f"{what}: {text}")
+    if names & _NOT_FOUND or code in _NOT_FOUND or status == 404:
+        return NotFoundError(f"{what} does not exist ({text})")
+    if names & _DENIED or code in _DENIED or status in (401, 403) or isinstance(exc, PermissionError):
+        return PermissionDeniedError(f"{what}: permission denied ({text}); check the credentials for it")
+    if names & _DECODE:
+        return MetadataError(f"{what}: stored data could not be decoded ({text})")
+    if names & _TRANSIENT or code in ("SlowDown", "RequestTimeout", "ServiceUnavailable") \
+            or (status is not None and (status >= 500 or status == 429)):
+        return TransientRemoteError(f"{what}: {text}", status)
+    if status is not None:
+        return RemoteError(f"{what}: the server answered {status} ({text})", status)
+    if isinstance(exc, OSError):
+        return RemoteError(f"{what}: {text}")
+    return exc
+
+
+@contextmanager
+def translating(what: str) -> Iterator[None]:
+    """Run a block and raise intern's exception for any backend failure in it (``from`` the original)."""
+    try:
+        yield
+    except Exception as exc:
+        new = translate(exc, what)
+        if new is exc:
+            raise
+        raise new from exc
+
+
+def translated(method: F) -> F:
+    """Decorate a method so that backend failures leave it as intern exceptions naming ``self.uri``."""
+
+    @wraps(method)
+    def wrapper(self: Any, *args: Any, **kwargs: Any) -> Any:
+        # a plain try costs nothing until something fails; reads of single chunks run through here by the thousand
+        try:
+            return method(self, *args, **kwargs)
+        except Exception as exc:
+            new = translate(exc, str(getattr(self, "uri", None) or type(self).__name__))
+            if new is exc:
+                raise
+            raise new from exc
+
+    return wrapper  # type: ignore[return-value]

@@ -1,0 +1,187 @@
+"""``precomputed://``: neuroglancer precomputed volumes on local disks, Google Cloud Storage, S3 and HTTP servers.
+
+One :class:`PrecomputedRemote` per protocol (and S3 endpoint) opens volumes by URL, lists directories, creates
+volumes and advertises, per volume, the meshes and skeletons its ``info`` says are stored beside it.
+"""
+
+from __future__ import annotations
+
+import json
+import threading
+from collections.abc import Callable, Mapping
+from typing import Any, ClassVar
+
+from intern.errors import AlreadyExistsError, InvalidURIError, MetadataError, NotFoundError, ReadOnlyError
+from intern.metadata import VolumeMetadata
+from intern.uri import URI
+
+from ._errors import translating
+from ._info import info_from_metadata
+from ._location import Location, split_options
+from ._volume import MODES, PrecomputedVolume, compress_option, volume_uri
+
+__all__ = ["PrecomputedRemote"]
+
+
+def _mode(options: dict[str, Any], location: Location) -> str:
+    mode = str(options.pop("mode", "r" if location.read_only_protocol else "r+"))
+    if mode not in MODES:
+        raise InvalidURIError(f"mode={mode!r}: use 'r' (read-only), 'r+' or 'a' (read and write)")
+    return mode
+
+
+class PrecomputedRemote:
+    """Precomputed volumes reached by one protocol (``file``, ``gs``, ``s3``, ``http``, ``https``)."""
+
+    scheme: ClassVar[str] = "precomputed"
+    _instances: ClassVar[dict[tuple[str, str | None], PrecomputedRemote]] = {}
+    _instances_lock: ClassVar[threading.Lock] = threading.Lock()
+
+    def __init__(self, protocol: str, endpoint: str | None = None) -> None:
+        self.protocol = protocol
+        self.endpoint = endpoint
+
+    @classmethod
+    def from_uri(cls, uri: URI) -> tuple[PrecomputedRemote, str]:
+        """The remote for ``precomputed://URL`` and the URL (with any query) inside it."""
+        try:
+            location = Location.parse(split_options(uri.rest, {}))
+        except ValueError as exc:
+            raise InvalidURIError(f"{uri}: {exc}") from None
+        with cls._instances_lock:
+            key = (location.protocol, location.endpoint)
+            remote = cls._instances.setdefault(key, cls(*key))
+        # the core passes a bare path's query to open() itself; a URL keeps its query in the path, read by open()
+        return remote, uri.rest
+
+    @staticmethod
+    def _location(path: str, options: dict[str, Any]) -> Location:
+        try:
+            return Location.parse(split_options(path, options))
+        except ValueError as exc:
+            raise InvalidURIError(f"precomputed://{path}: {exc}") from None
+
+    # -- the Remote protocol ------------------------------------------------------------------------------------
+    def open(self, path: str, **options: Any) -> PrecomputedVolume:
+        """The volume whose ``info`` is at ``path``.
+
+        Options:
+            mode: ``"r"`` read-only; ``"r+"`` (the default, ``"r"`` for http/https) or ``"a"`` read and write.
+            fill_missing: ``True`` (default) reads chunks that were never written as zeros; ``False`` makes them
+                a :class:`~intern.errors.NotFoundError`.
+            compress: how written chunks are compressed: ``"gzip"``, ``"br"``, ``"zstd"``, ``"none"``. By default
+                none on local disks (a ``.gz`` file is a cloud-volume convention TensorStore and static file servers
+                do not follow) and, on object stores, gzip for raw and compressed_segmentation (cloud-volume's rule).
+            encoding: accepted so that the URI that created a volume opens it; must be the stored encoding.
+
+        Raises:
+            NotFoundError: there is no ``info`` at ``path``.
+            MetadataError: the info is not that of an image or segmentation volume.
+        """
+        options = dict(options)
+        location = self._location(path, options)
+        mode = _mode(options, location)
+        fill_missing = options.pop("fill_missing", True)
+        compress = compress_option(options.pop("compress", None))
+        encoding = options.pop("encoding", None)  # a creation option; a URI that created the volume opens it too
+        if options:
+            raise TypeError(f"unknown option(s) for precomputed:// open: {', '.join(sorted(options))}")
+        with translating(volume_uri(location, mode=mode)):
+            info = self._info(location)
+            if info is None:
+                raise NotFoundError(f"{volume_uri(location)} does not exist (no info file there)")
+            volume = PrecomputedVolume(self, location, info, mode=mode, fill_missing=fill_missing, compress=compress)
+        if encoding is not None and encoding != volume.levels[0].encoding:
+            raise MetadataError(f"{volume.uri} is stored as {volume.levels[0].encoding}, not {encoding}")
+        return volume
+
+    def ls(self, path: str = "") -> list[str]:
+        """Entries of a directory (or key prefix); nothing for a volume, whose scales are ``scale=`` levels."""
+        location = self._location(path, {})
+        with translating(f"precomputed://{location.url}"):
+            if self._info(location) is not None:
+                return []
+            names = sorted({name.rstrip("/").split("/")[0] for name in location.cloudfiles().list(flat=True)} - {""})
+            if not names:
+                raise NotFoundError(f"precomputed://{location.url} does not exist or is empty")
+            return names
+
+    def create(self, path: str, metadata: VolumeMetadata, *, exist_ok: bool = False, encoding: str = "raw",
+               compress: Any = None, **options: Any) -> PrecomputedVolume:
+        """Write the ``info`` of a new volume (every scale of ``metadata``); chunks are written as data arrives.
+
+        Args:
+            encoding: ``"raw"`` (default), ``"compressed_segmentation"`` (uint32/uint64), ``"jpeg"`` (uint8, lossy)
+                or ``"png"`` (uint8), for every scale.
+            compress: as for :meth:`open`; it is not stored in the info, so give it again when reopening.
+
+        Raises:
+            AlreadyExistsError: a volume is there and ``exist_ok`` is false, or something that is not a volume.
+            MetadataError: precomputed cannot hold the volume (a time axis, a dtype the encoding does not take).
+            ReadOnlyError: the protocol takes no writes (http, https).
+        """
+        options = dict(options)
+        location = self._location(path, options)
+        mode = _mode(options, location)
+        fill_missing = options.pop("fill_missing", True)
+        encoding = str(options.pop("encoding", encoding))  # also from the URL's query
+        compress = compress_option(options.pop("compress", compress))
+        if options:
+            raise TypeError(f"unknown option(s) for precomputed:// create: {', '.join(sorted(options))}")
+        uri = volume_uri(location)
+        if location.read_only_protocol:
+            raise ReadOnlyError(f"{uri}: a plain HTTP server takes no writes; create the volume where it is stored")
+        info = info_from_metadata(metadata, encoding=encoding, where=uri)
+        with translating(uri):
+            existing = self._info(location)
+            if existing is not None:
+                if not exist_ok:
+                    raise AlreadyExistsError(f"{uri} exists already (pass exist_ok=True to open it)")
+                return PrecomputedVolume(self, location, existing, mode=mode, fill_missing=fill_missing,
+                                         compress=compress)
+            if location.is_local:
+                import os
+
+                if os.path.isdir(location.local_path) and os.listdir(location.local_path):
+                    raise AlreadyExistsError(f"{location.local_path} exists and is not a precomputed volume (no "
+                                             "info); intern will not write into it")
+            self._put_info(location, info)
+            return PrecomputedVolume(self, location, info, mode=mode, fill_missing=fill_missing, compress=compress)
+
+    def server_services(self, resource: Any) -> Mapping[str, Callable[..., Any]]:
+        """``mesh`` when the volume's info names a mesh directory, ``skeleton`` when it names a skeleton one.
+
+        Only segmentations have them; the mesh and skeleton directories' own info files are read when the service
+        runs, not here, so asking costs no I/O.
+        """
+        if not isinstance(resource, PrecomputedVolume) or resource.metadata.kind != "segmentation":
+            return {}
+        from . import _services
+
+        found: dict[str, Callable[..., Any]] = {}
+        if resource.info.get("mesh"):
+            found["mesh"] = _services.stored_meshes
+        if resource.info.get("skeletons"):
+            found["skeleton"] = _services.stored_skeletons
+        return found
+
+    # -- helpers ------------------------------------------------------------------------------------------------
+    @staticmethod
+    def _info(location: Location) -> dict[str, Any] | None:
+        """The parsed info at ``location``, ``None`` when there is none."""
+        content = location.cloudfiles().get("info")
+        if content is None:
+            return None
+        try:
+            info = json.loads(content)
+        except ValueError as exc:
+            raise MetadataError(f"precomputed://{location.url}/info is not JSON ({exc})") from None
+        return info if isinstance(info, dict) else None
+
+    @staticmethod
+    def _put_info(location: Location, info: dict[str, Any]) -> None:
+        location.cloudfiles().put("info", json.dumps(info, indent=2).encode(), content_type="application/json",
+                                  compress=None, cache_control="no-cache")
+
+    def __repr__(self) -> str:
+        return f"<PrecomputedRemote {self.protocol}://" + (f" at {self.endpoint}>" if self.endpoint else ">")
