@@ -1,0 +1,135 @@
+"""One layer of a KNOSSOS dataset as an intern volume: metadata, and reads and writes of single cubes.
+
+The volume leaves ``handles_any_box`` off, so intern's core cuts every request on the cube grid, runs the pieces on
+its thread pool, assembles reads in place and merges partial cubes before a write. This module only ever reads a box
+inside one cube and writes one whole cube (clipped to the volume), in intern's (z, y, x) order; KNOSSOS's (x, y, z)
+is converted here, once, when the metadata is built.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+import numpy as np
+
+from intern.box import Box
+from intern.errors import InternError, MetadataError, PermissionDeniedError, RemoteError
+from intern.metadata import ScaleLevel, VolumeMetadata
+
+from ._config import Configuration, Layer
+from ._cubes import WRITABLE_EXTENSIONS, cube_dtype, cube_path, read_cube, write_cube
+
+if TYPE_CHECKING:
+    from ._remote import KnossosRemote
+
+__all__ = ["KnossosVolume", "layer_metadata"]
+
+
+def layer_metadata(config: Configuration, index: int) -> VolumeMetadata:
+    """intern's description of layer ``index``: every magnification a scale level, (z, y, x), voxel sizes in nm."""
+    layer = config.layers[index]
+    base = layer.voxel_sizes[0]
+    cube = layer.cube_shape[::-1]
+    try:
+        levels = tuple(
+            ScaleLevel(shape=layer.level_extent(i)[::-1], chunks=cube, voxel_size=size[::-1],
+                       downsample=tuple(s / b for s, b in zip(size, base))[::-1], key=f"mag{mag}")
+            for i, (mag, size) in enumerate(zip(layer.mags, layer.voxel_sizes)))
+        return VolumeMetadata(
+            axes=("z", "y", "x"), dtype=cube_dtype(layer.extension).newbyteorder("=").name, kind=layer.kind,
+            scales=levels, attributes={"knossos": _attributes(config, index)})
+    except ValueError as exc:  # the models' validation errors are ValueErrors; say which file they came from
+        raise MetadataError(f"{config.path} describes no valid volume: {exc}") from None
+
+
+def _attributes(config: Configuration, index: int) -> dict[str, Any]:
+    layer = config.layers[index]
+    return {
+        "configuration": str(config.path),
+        "format": config.format,
+        "layer": config.names()[index],
+        "layers": config.names(),
+        "experiment_name": layer.name,
+        "extension": layer.extension,
+        "mags": list(layer.mags),
+        "cube_shape_xyz": list(layer.cube_shape),
+        "extent_xyz": list(layer.extent),
+        "description": layer.description,
+    }
+
+
+@contextmanager
+def backend_errors(path: Path) -> Iterator[None]:
+    """Translate the file system's errors into intern's, once, at the driver's boundary."""
+    try:
+        yield
+    except InternError:
+        raise
+    except PermissionError as exc:
+        raise PermissionDeniedError(f"{path}: permission denied ({exc.strerror or exc}); check the dataset "
+                                    "folder's permissions, or open it with ?mode=r") from exc
+    except OSError as exc:
+        raise RemoteError(f"{path}: {exc.strerror or exc}") from exc
+
+
+class KnossosVolume:
+    """A layer of a KNOSSOS dataset: one experiment name, one cube encoding, every magnification a scale level.
+
+    Attributes:
+        layer: the layer as the configuration describes it (x, y, z order).
+        configuration: the parsed configuration file.
+        writable: whether writes are allowed (open mode, and an encoding intern writes exactly).
+    """
+
+    handles_any_box = False  # the core cuts requests on the cube grid and merges partial cubes
+
+    def __init__(self, remote: KnossosRemote, configuration: Configuration, index: int, *, uri: str,
+                 writable: bool) -> None:
+        self._remote = remote
+        self._uri = uri
+        self.configuration = configuration
+        self.layer: Layer = configuration.layers[index]
+        self.metadata = layer_metadata(configuration, index)
+        self.writable = writable and self.layer.extension in WRITABLE_EXTENSIONS
+
+    @property
+    def uri(self) -> str:
+        return self._uri
+
+    @property
+    def remote(self) -> KnossosRemote:
+        return self._remote
+
+    def cube_file(self, index: tuple[int, int, int], *, scale: int = 0) -> Path:
+        """The file of the cube at grid index ``index`` (z, y, x) of level ``scale``."""
+        z, y, x = index
+        return cube_path(self.layer.root, self.layer.name, self.layer.mags[scale], (x, y, z), self.layer.extension)
+
+    def _locate(self, box: Box, scale: int) -> tuple[Path, ScaleLevel, tuple[int, ...], tuple[int, int, int]]:
+        level = self.metadata.scales[scale]
+        index = tuple(a // c for a, c in zip(box.start, level.chunks))
+        origin = tuple(i * c for i, c in zip(index, level.chunks))
+        clipped = tuple(min(c, s - o) for c, s, o in zip(level.chunks, level.shape, origin))
+        return self.cube_file(index, scale=scale), level, origin, clipped  # type: ignore[return-value, arg-type]
+
+    def read(self, box: Box, *, scale: int = 0) -> np.ndarray:
+        """The voxels of ``box``, which lies inside one cube; a missing cube reads as zeros."""
+        path, level, origin, clipped = self._locate(box, scale)
+        with backend_errors(path):
+            data = read_cube(path, self.layer.extension, cube=level.chunks, clipped=clipped,  # type: ignore[arg-type]
+                             region=box.relative_to(origin).to_slices())
+        return np.zeros(box.shape, self.metadata.numpy_dtype) if data is None else data
+
+    def write(self, box: Box, data: np.ndarray, *, scale: int = 0) -> None:
+        """Store one whole cube (``box`` is the cube clipped to the level), padded with zeros to the cube's shape."""
+        path, level, origin, _ = self._locate(box, scale)
+        cube = np.zeros(level.chunks, self.metadata.numpy_dtype)
+        cube[box.relative_to(origin).to_slices()] = data
+        with backend_errors(path):
+            write_cube(path, self.layer.extension, cube)
+
+    def __repr__(self) -> str:
+        return f"<KnossosVolume {self.uri} {self.layer.name}{self.layer.extension}>"
