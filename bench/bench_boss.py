@@ -1,0 +1,193 @@
+"""Benchmark: reading a volume through an intern relay (warm cache) with our bossdb:// client and with the public
+``intern`` 1.4.2 client, against reading the zarr store directly; and cached cuboid latency under concurrent load.
+
+Builds an EM-like uint8 cube (512^3, 64^3 zarr chunks, intern-zarr's default compressor) in a temporary directory,
+serves it with ``intern relay`` on 127.0.0.1 (one worker, memory tier large enough for the volume), reads it once
+through the relay to warm the cache, then times (best of N, contenders interleaved round by round):
+
+- ``intern.array("bossdb://http://127.0.0.1:PORT/bench/em/image")[...]``, our client (default blocks: one cuboid);
+- the public client, ``intern.array("bossdb://bench/em/image")[...]`` in intern 1.4.2 configured by INTERN_PROTOCOL,
+  INTERN_HOST and INTERN_TOKEN, run in its own virtual environment (``tools/legacy_intern.py``), timed inside that
+  process so its import is not counted;
+- ``intern.array("zarr://...", cache_bytes=0)[...]``, the store itself, read directly and decoded every time (the
+  like-for-like comparison: the relay serves from its cache, the store reader from the disk's page cache); and, for
+  reference, ``intern.array("zarr://...")[...]`` with intern-zarr's decoded-chunk cache warm (a memory copy).
+
+Latency: C client threads, each with our client, read random cached 512x512x16 cuboids (aligned, so each is one
+request the relay answers from memory); per-request latency p50/p99 over every request.
+
+    python3 bench/bench_boss.py [--size 512] [--repeat 5] [--json results.json] [--quick]
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import platform
+import shutil
+import sys
+import tempfile
+import threading
+import time
+from pathlib import Path
+
+import numpy as np
+
+HERE = Path(__file__).resolve().parent
+sys.path.insert(0, str(HERE))
+sys.path.insert(0, str(HERE.parent))
+
+LEGACY = r"""
+import json, time
+from intern import array
+a = array("bossdb://bench/em/image")
+n = SIZE
+times = []
+for _ in range(REPEAT + 1):
+    t = time.perf_counter()
+    d = a[0:n, 0:n, 0:n]
+    times.append(time.perf_counter() - t)
+print(json.dumps({"seconds": min(times[1:]), "checksum": int(d.astype("uint64").sum())}))
+"""
+
+
+def em_volume(size: int) -> np.ndarray:
+    try:
+        from bench_zarr import em_like
+    except ImportError:  # without scipy: random voxels (incompressible, like noisy EM)
+        return np.random.default_rng(0).integers(0, 256, (size,) * 3, dtype=np.uint8)
+    return em_like((size, size, size))
+
+
+def timed(fn: object) -> float:
+    t = time.perf_counter()
+    fn()  # type: ignore[operator]
+    return time.perf_counter() - t
+
+
+def latency(url: str, size: int, threads: int, per_thread: int) -> dict[str, float]:
+    import intern
+    from intern.box import Box
+
+    channel = intern.open(f"bossdb://{url}/bench/em/image")
+    grid = [(z, y, x) for z in range(0, size, 16) for y in range(0, size, 512) for x in range(0, size, 512)]
+    samples: list[float] = []
+    lock = threading.Lock()
+
+    def worker(seed: int) -> None:
+        rng = np.random.default_rng(seed)
+        mine = []
+        for _ in range(per_thread):
+            z, y, x = grid[int(rng.integers(len(grid)))]
+            box = Box((z, y, x), (z + 16, min(size, y + 512), min(size, x + 512)))
+            t = time.perf_counter()
+            channel.read(box)
+            mine.append(time.perf_counter() - t)
+        with lock:
+            samples.extend(mine)
+
+    pool = [threading.Thread(target=worker, args=(i,)) for i in range(threads)]
+    start = time.perf_counter()
+    for t in pool:
+        t.start()
+    for t in pool:
+        t.join()
+    wall = time.perf_counter() - start
+    ms = np.array(samples) * 1000
+    return {"threads": threads, "requests": len(samples), "p50_ms": float(np.percentile(ms, 50)),
+            "p99_ms": float(np.percentile(ms, 99)), "max_ms": float(ms.max()),
+            "requests_per_s": len(samples) / wall}
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--size", type=int, default=512, help="edge of the cube (default 512)")
+    parser.add_argument("--repeat", type=int, default=5, help="timed rounds after the warm-up (default 5)")
+    parser.add_argument("--threads", default="1,4,8", help="concurrent clients for the latency test")
+    parser.add_argument("--requests", type=int, default=100, help="cuboid requests per latency client")
+    parser.add_argument("--json", metavar="PATH", help="also write the results as JSON")
+    parser.add_argument("--quick", action="store_true", help="256^3, 2 rounds, fewer latency requests")
+    args = parser.parse_args()
+    if args.quick:
+        args.size, args.repeat, args.threads, args.requests = 256, 2, "4", 30
+
+    import intern
+    from intern_boss.relay import RelayProcess
+    from tools.legacy_intern import run_legacy
+
+    tmp = tempfile.mkdtemp(prefix="bench-boss-")
+    try:
+        data = em_volume(args.size)
+        path = f"zarr://{tmp}/em.zarr"
+        intern.create(path, shape=data.shape, dtype="uint8", chunks=(64, 64, 64), voxel_size=(8, 8, 8))[...] = data
+        env = {"INTERN_CONFIG": os.path.join(tmp, "none.cfg")}
+        with RelayProcess({"bench/em/image": f"{path}?mode=r"}, cache_dir=os.path.join(tmp, "cache"), env=env,
+                          args=["--memory-size", "2GB"]) as relay:
+            ours = intern.array(f"bossdb://{relay.url}/bench/em/image")
+            direct = intern.array(path, cache_bytes=0)
+            cached = intern.array(path)
+            assert np.array_equal(ours[...], data), "the relay served different voxels"  # also warms the cache
+            assert np.array_equal(direct[...], data) and np.array_equal(cached[...], data)
+            legacy_env = {"INTERN_PROTOCOL": "http", "INTERN_HOST": f"127.0.0.1:{relay.port}",
+                          "INTERN_TOKEN": "public", "HOME": tmp}
+            code = LEGACY.replace("SIZE", str(args.size)).replace("REPEAT", "1")
+            names = ("intern (ours) via relay", "zarr direct", "zarr direct, chunk cache warm", "intern 1.4.2 via relay")
+            best = dict.fromkeys(names, float("inf"))
+            for _ in range(args.repeat):  # interleaved, so drift on this shared machine hits everyone alike
+                best[names[0]] = min(best[names[0]], timed(lambda: ours[...]))
+                best[names[1]] = min(best[names[1]], timed(lambda: direct[...]))
+                best[names[2]] = min(best[names[2]], timed(lambda: cached[...]))
+            rounds = max(1, args.repeat // 2)
+            legacy = [json.loads(run_legacy(code, env=legacy_env, timeout=900)) for _ in range(rounds)]
+            if any(r["checksum"] != int(data.astype(np.uint64).sum()) for r in legacy):
+                raise AssertionError("intern 1.4.2 read different voxels")
+            best[names[3]] = min(r["seconds"] for r in legacy)
+            lat = [latency(relay.url, args.size, int(c), args.requests) for c in args.threads.split(",")]
+            stats = json.loads(__import__("requests").get(f"{relay.url}/relay/stats", timeout=10).text)
+
+        mb = data.nbytes / 1e6
+        results = {
+            "volume": {"shape": list(data.shape), "dtype": "uint8", "zarr_chunks": [64, 64, 64], "mb": mb},
+            "repeat": args.repeat,
+            "machine": {"cpus": os.cpu_count(), "python": platform.python_version(), "platform": platform.platform()},
+            "seconds": best,
+            "mb_per_s": {k: mb / v for k, v in best.items()},
+            "speedup_over_legacy": best[names[3]] / best[names[0]],
+            "throughput_vs_direct": best[names[1]] / best[names[0]],
+            "latency": lat,
+            "relay_stats": stats,
+        }
+        lines = [
+            "### Boss relay (warm cache)",
+            "",
+            f"{args.size}^3 uint8 EM-like volume, zarr (64^3 chunks) behind `intern relay` (one worker) on 127.0.0.1, "
+            f"cache warmed by one full read; best of {args.repeat} ({len(legacy)} for intern 1.4.2, timed inside its "
+            f"own process) on {os.cpu_count()} CPUs, clients and relay on the same machine.",
+            "",
+            "| reader | seconds | MB/s |",
+            "|---|---:|---:|",
+        ]
+        for name, secs in best.items():
+            lines.append(f"| {name} | {secs:.3f} | {mb / secs:.0f} |")
+        lines += ["", f"Our client is {results['speedup_over_legacy']:.1f}x faster than intern 1.4.2 through the same "
+                      f"relay and reaches {100 * results['throughput_vs_direct']:.0f}% of the throughput of reading the "
+                      "zarr store directly (decoding it; with intern-zarr's decoded-chunk cache warm the direct read "
+                      "is a memory copy).", "",
+                  "Cached 512x512x16 cuboid cutouts (one request each, answered from the relay's memory tier), "
+                  "latency per request through our client:", "",
+                  "| concurrent clients | requests | p50 (ms) | p99 (ms) | requests/s |", "|---:|---:|---:|---:|---:|"]
+        for r in lat:
+            lines.append(f"| {r['threads']} | {r['requests']} | {r['p50_ms']:.1f} | {r['p99_ms']:.1f} | "
+                         f"{r['requests_per_s']:.0f} |")
+        results["markdown"] = "\n".join(lines) + "\n"
+        print(results["markdown"])
+        if args.json:
+            with open(args.json, "w") as f:
+                json.dump(results, f, indent=2)
+    finally:
+        shutil.rmtree(tmp, ignore_errors=True)
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,451 @@
+"""The relay as an ASGI application: Boss routes, authentication, validation and Boss error bodies.
+
+Every request runs in a thread of the application's own pool (the work is cache I/O, codecs and upstream reads,
+all of which release the GIL); the event loop only moves bytes. Requests are checked completely (authentication,
+route, resource, ranges, bounds, size, body) before anything reaches the cache or the upstream.
+
+Served (``GET`` unless marked):
+
+=====================================================  =================================================
+``/v1/collection/`` ... ``/channel/{ch}``              resources and lists, derived from the mounts
+``/v1/coord/``, ``/v1/coord/{name}``                   coordinate frames (one per experiment)
+``/v1/cutout/{c}/{e}/{ch}/{res}/{x}/{y}/{z}[/{t}]``    cutouts (``POST`` too, with ``--writable``)
+``PUT /v1/cutout/to_black/...``                        zero a region (``--writable``)
+``/v1/meta/{c}[/{e}[/{ch}]]``                          the upstream's attributes as metadata keys
+``/v1/downsample/{c}/{e}/{ch}``                        downsample status
+``/v1/ids/{c}/{e}/{ch}/{res}/{x}/{y}/{z}[/{t}]``       labels present in a region
+``/relay/stats``                                       this process's cache counters (not Boss)
+=====================================================  =================================================
+"""
+
+from __future__ import annotations
+
+import asyncio
+import hmac
+import json
+import logging
+import re
+from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass, field
+from typing import Any
+from urllib.parse import parse_qsl, unquote
+
+import numpy as np
+
+from intern.box import Box
+from intern.errors import InternError, MetadataError, PermissionDeniedError, TransientRemoteError
+
+from .._wire import BLOSC, BLOSC_PYTHON, FORMATS, JPEG, NPYGZ, BodyError, ErrorCode, decode, encode, parse_range
+from ._cache import CacheStats, DiskTier, MemoryTier
+from ._channel import ServedChannel, UpstreamUnavailable
+from ._config import RelayConfig
+
+__all__ = ["BossHTTPError", "RelayApp", "create_app"]
+
+log = logging.getLogger("intern.relay")
+_CREATOR = "intern-relay"
+
+
+class BossHTTPError(Exception):
+    """An answer with a Boss error body ``{"status", "code", "message"}``."""
+
+    def __init__(self, status: int, code: ErrorCode, message: str) -> None:
+        super().__init__(status, code, message)
+        self.status, self.code, self.message = status, code, message
+
+
+@dataclass
+class Request:
+    method: str
+    path: str
+    query: dict[str, str]
+    headers: dict[str, str]
+    body: bytes = b""
+
+
+@dataclass
+class Response:
+    status: int
+    body: bytes = b""
+    content_type: str = "application/json"
+    extra: list[tuple[bytes, bytes]] = field(default_factory=list)
+
+
+def _json(value: Any, status: int = 200) -> Response:
+    return Response(status, json.dumps(value).encode())
+
+
+def _error(status: int, code: ErrorCode, message: str) -> Response:
+    return _json({"status": status, "code": int(code), "message": message}, status)
+
+
+_NAME = r"[A-Za-z0-9_-]+"
+_ROUTES: list[tuple[re.Pattern[str], str]] = [(re.compile(p), h) for p, h in [
+    (r"^/v1/collection/?$", "collections"),
+    (rf"^/v1/collection/(?P<c>{_NAME})/?$", "collection"),
+    (rf"^/v1/collection/(?P<c>{_NAME})/experiment/?$", "experiments"),
+    (rf"^/v1/collection/(?P<c>{_NAME})/experiment/(?P<e>{_NAME})/?$", "experiment"),
+    (rf"^/v1/collection/(?P<c>{_NAME})/experiment/(?P<e>{_NAME})/channel/?$", "channels"),
+    (rf"^/v1/collection/(?P<c>{_NAME})/experiment/(?P<e>{_NAME})/channel/(?P<ch>{_NAME})/?$", "channel"),
+    (r"^/v1/coord/?$", "coords"),
+    (rf"^/v1/coord/(?P<name>{_NAME})/?$", "coord"),
+    (rf"^/v1/cutout/to_black/(?P<c>{_NAME})/(?P<e>{_NAME})/(?P<ch>{_NAME})/(?P<rest>.*)$", "to_black"),
+    (rf"^/v1/cutout/(?P<c>{_NAME})/(?P<e>{_NAME})/(?P<ch>{_NAME})/(?P<rest>.*)$", "cutout"),
+    (rf"^/v1/ids/(?P<c>{_NAME})/(?P<e>{_NAME})/(?P<ch>{_NAME})/(?P<rest>.*)$", "ids"),
+    (rf"^/v1/meta/(?P<c>{_NAME})(?:/(?P<e>{_NAME}))?(?:/(?P<ch>{_NAME}))?/?$", "meta"),
+    (rf"^/v1/downsample/(?P<c>{_NAME})/(?P<e>{_NAME})/(?P<ch>{_NAME})/?$", "downsample"),
+    (r"^/relay/stats/?$", "stats"),
+]]
+_WRITES = {"cutout": "POST", "to_black": "PUT"}
+_SLASHES = re.compile(r"/{2,}")
+
+
+class RelayApp:
+    """The ASGI application of one relay process.
+
+    Args:
+        config: mounts, tokens, cache settings.
+    """
+
+    def __init__(self, config: RelayConfig) -> None:
+        self.config = config
+        self.stats = CacheStats()
+        self.memory = MemoryTier(config.memory_size)
+        disk = DiskTier(config.cache_dir, config.cache_size, self.stats) \
+            if config.cache_dir and config.cache_size > 0 else None
+        self.channels = {m.path: ServedChannel(m, i, memory=self.memory, disk=disk, stats=self.stats,
+                                               check_disk=config.workers > 1)
+                         for i, m in enumerate(config.mounts)}
+        self._pool = ThreadPoolExecutor(max_workers=config.threads, thread_name_prefix="intern-relay")
+        self._tokens = tuple(t.encode() for t in config.tokens)
+
+    # -- ASGI -----------------------------------------------------------------------------------------------------
+    async def __call__(self, scope: dict[str, Any], receive: Callable[..., Any], send: Callable[..., Any]) -> None:
+        if scope["type"] == "lifespan":
+            while True:
+                message = await receive()
+                if message["type"] == "lifespan.startup":
+                    await send({"type": "lifespan.startup.complete"})
+                elif message["type"] == "lifespan.shutdown":
+                    self._pool.shutdown(wait=False, cancel_futures=True)
+                    await send({"type": "lifespan.shutdown.complete"})
+                    return
+        if scope["type"] != "http":
+            return
+        headers = {k.decode("latin-1").lower(): v.decode("latin-1") for k, v in scope.get("headers", [])}
+        try:
+            body = await self._body(scope["method"], headers, receive)
+            # the public client asks for lists as /v1/collection//: repeated slashes mean one
+            request = Request(scope["method"], _SLASHES.sub("/", unquote(scope["path"])),
+                              dict(parse_qsl(scope.get("query_string", b"").decode("latin-1"), keep_blank_values=True)),
+                              headers, body)
+            response = await asyncio.get_running_loop().run_in_executor(self._pool, self.handle, request)
+        except BossHTTPError as exc:
+            response = _error(exc.status, exc.code, exc.message)
+        await send({"type": "http.response.start", "status": response.status,
+                    "headers": [(b"content-type", response.content_type.encode()),
+                                (b"content-length", str(len(response.body)).encode()), *response.extra]})
+        await send({"type": "http.response.body", "body": response.body})
+
+    async def _body(self, method: str, headers: dict[str, str], receive: Callable[..., Any]) -> bytes:
+        if method not in ("POST", "PUT"):
+            return b""
+        limit = self.config.max_cutout * 4 + 2**20  # blosc never grows data by more than its small header
+        try:
+            declared = int(headers.get("content-length", "0") or 0)
+        except ValueError:
+            declared = 0
+        if declared > limit:
+            raise BossHTTPError(413, ErrorCode.REQUEST_TOO_LARGE, f"body of {declared} bytes is over the relay's "
+                                                                  f"limit of {limit}")
+        chunks, size = [], 0
+        while True:
+            message = await receive()
+            if message["type"] == "http.disconnect":
+                raise BossHTTPError(400, ErrorCode.BAD_REQUEST, "the client went away before sending its body")
+            chunk = message.get("body", b"")
+            size += len(chunk)
+            if size > limit:
+                raise BossHTTPError(413, ErrorCode.REQUEST_TOO_LARGE, f"body over the relay's limit of {limit} bytes")
+            chunks.append(chunk)
+            if not message.get("more_body", False):
+                return b"".join(chunks)
+
+    # -- dispatch -------------------------------------------------------------------------------------------------
+    def handle(self, request: Request) -> Response:
+        """Answer one request (runs in a worker thread)."""
+        try:
+            self._authenticate(request)
+            for pattern, name in _ROUTES:
+                m = pattern.match(request.path)
+                if m:
+                    return self._dispatch(name, request, {k: v for k, v in m.groupdict().items() if v is not None})
+            raise BossHTTPError(404, ErrorCode.INVALID_URL, f"no Boss route is {request.path}")
+        except BossHTTPError as exc:
+            return _error(exc.status, exc.code, exc.message)
+        except BodyError as exc:
+            return _error(400, exc.code, str(exc))
+        except UpstreamUnavailable as exc:
+            return _error(503, ErrorCode.IO_ERROR, str(exc))
+        except TransientRemoteError as exc:
+            return _error(503, ErrorCode.IO_ERROR, f"the upstream did not answer: {exc}")
+        except PermissionDeniedError as exc:
+            return _error(403, ErrorCode.MISSING_PERMISSION, str(exc))
+        except MetadataError as exc:
+            return _error(502, ErrorCode.IO_ERROR, f"the upstream cannot be served as a Boss channel: {exc}")
+        except InternError as exc:
+            return _error(502, ErrorCode.IO_ERROR, f"the upstream failed: {exc}")
+        except Exception as exc:  # noqa: BLE001 - a bug must still answer with a Boss body, and be logged
+            log.exception("error answering %s %s", request.method, request.path)
+            return _error(500, ErrorCode.IO_ERROR, f"internal error: {type(exc).__name__}: {exc}")
+
+    def _authenticate(self, request: Request) -> None:
+        if not self._tokens:
+            return
+        header = request.headers.get("authorization", "")
+        scheme, _, token = header.partition(" ")
+        if scheme.lower() != "token" or not token.strip():
+            raise BossHTTPError(401, ErrorCode.MISSING_PERMISSION,
+                                "this relay needs 'Authorization: Token <token>' (set INTERN_TOKEN)")
+        given = token.strip().encode()
+        if not any(hmac.compare_digest(given, t) for t in self._tokens):
+            raise BossHTTPError(403, ErrorCode.MISSING_PERMISSION, "the token is not one this relay accepts")
+
+    def _dispatch(self, name: str, request: Request, args: dict[str, str]) -> Response:
+        write = _WRITES.get(name)
+        if request.method == "GET" and name != "to_black":
+            return getattr(self, f"_get_{name}")(request, **args)
+        if write == request.method:
+            if not self.config.writable:
+                raise BossHTTPError(403, ErrorCode.MISSING_PERMISSION,
+                                    "this relay is read-only (start it with --writable to write through)")
+            return getattr(self, f"_write_{name}")(request, **args)
+        allowed = "GET" + (f", {write}" if write else "")
+        if name == "to_black":
+            allowed = "PUT"
+        raise BossHTTPError(405, ErrorCode.INVALID_REQUEST,
+                            f"{request.method} is not served on {request.path} (allowed: {allowed}); a relay's "
+                            "resources are its mounts and cannot be created, changed or deleted")
+
+    # -- resources --------------------------------------------------------------------------------------------------
+    def _mounts(self, c: str | None = None, e: str | None = None) -> list[ServedChannel]:
+        return [ch for ch in self.channels.values()
+                if (c is None or ch.mount.collection == c) and (e is None or ch.mount.experiment == e)]
+
+    def _channel(self, c: str, e: str, ch: str) -> ServedChannel:
+        found = self.channels.get(f"{c}/{e}/{ch}")
+        if found is None:
+            raise BossHTTPError(404, ErrorCode.RESOURCE_NOT_FOUND, f"channel {c}/{e}/{ch} is not served here")
+        return found
+
+    def _need(self, c: str, e: str | None = None) -> list[ServedChannel]:
+        found = self._mounts(c, e)
+        if not found:
+            what = f"experiment {c}/{e}" if e else f"collection {c}"
+            raise BossHTTPError(404, ErrorCode.RESOURCE_NOT_FOUND, f"{what} is not served here")
+        return found
+
+    def _get_collections(self, request: Request) -> Response:
+        return _json({"collections": sorted({m.mount.collection for m in self.channels.values()})})
+
+    def _get_collection(self, request: Request, c: str) -> Response:
+        found = self._need(c)
+        return _json({"name": c, "description": "", "creator": _CREATOR,
+                      "experiments": sorted({m.mount.experiment for m in found})})
+
+    def _get_experiments(self, request: Request, c: str) -> Response:
+        return _json({"experiments": sorted({m.mount.experiment for m in self._need(c)})})
+
+    def _get_experiment(self, request: Request, c: str, e: str) -> Response:
+        found = sorted(self._need(c, e), key=lambda m: m.mount.channel)
+        geometry = found[0].geometry()
+        return _json({
+            "name": e, "description": "", "collection": c, "coord_frame": _frame_name(c, e),
+            "num_hierarchy_levels": len(geometry.levels), "hierarchy_method": geometry.method,
+            "num_time_samples": geometry.times or 1, "time_step": 0, "time_step_unit": "", "creator": _CREATOR,
+            "channels": [m.mount.channel for m in found], "public": not self._tokens})
+
+    def _get_channels(self, request: Request, c: str, e: str) -> Response:
+        return _json({"channels": sorted(m.mount.channel for m in self._need(c, e))})
+
+    def _get_channel(self, request: Request, c: str, e: str, ch: str) -> Response:
+        served = self._channel(c, e, ch)
+        geometry = served.geometry()
+        return _json({
+            "name": ch, "description": "", "experiment": e, "default_time_sample": 0,
+            "type": "annotation" if geometry.kind == "segmentation" else "image", "base_resolution": 0,
+            "datatype": geometry.dtype, "creator": _CREATOR, "sources": [], "related": [],
+            "downsample_status": _status(served), "public": not self._tokens,
+            "storage_type": "spdb", "bucket": None, "cv_path": None})
+
+    def _get_coords(self, request: Request) -> Response:
+        return _json({"coords": sorted({_frame_name(m.mount.collection, m.mount.experiment)
+                                        for m in self.channels.values()})})
+
+    def _get_coord(self, request: Request, name: str) -> Response:
+        for served in sorted(self.channels.values(), key=lambda m: m.mount.path):
+            if _frame_name(served.mount.collection, served.mount.experiment) == name:
+                return _json({"name": name, "description": f"frame of {served.mount.collection}/"
+                                                           f"{served.mount.experiment}",
+                              **served.geometry().frame()})
+        raise BossHTTPError(404, ErrorCode.RESOURCE_NOT_FOUND, f"coordinate frame {name} is not served here")
+
+    def _get_meta(self, request: Request, c: str, e: str | None = None, ch: str | None = None) -> Response:
+        attributes: dict[str, str] = {}
+        if ch is not None:
+            attributes = self._channel(c, e or "", ch).geometry().attributes
+        else:
+            self._need(c, e)
+        key = request.query.get("key")
+        if key is None:
+            return _json({"keys": sorted(attributes)})
+        if key not in attributes:
+            raise BossHTTPError(404, ErrorCode.RESOURCE_NOT_FOUND, f"metadata key {key!r} does not exist")
+        return _json({"key": key, "value": attributes[key]})
+
+    def _get_downsample(self, request: Request, c: str, e: str, ch: str) -> Response:
+        served = self._channel(c, e, ch)
+        levels = served.geometry().levels
+        return _json({
+            "status": _status(served), "num_hierarchy_levels": len(levels),
+            "voxel_size": {str(r): list(reversed(lv.voxel)) for r, lv in enumerate(levels)},
+            "extent": {str(r): list(reversed(lv.shape)) for r, lv in enumerate(levels)},
+            "cuboid_size": {str(r): [512, 512, 16] for r in range(len(levels))}})
+
+    def _get_stats(self, request: Request) -> Response:
+        import os
+
+        return _json({"pid": os.getpid(), "memory_bytes": self.memory.size, **self.stats.as_dict()})
+
+    # -- cutouts ------------------------------------------------------------------------------------------------------
+    def _region(self, served: ServedChannel, rest: str) -> tuple[int, Box, bool]:
+        """(resolution, (t, z, y, x) frame box, whether the URL had a time range), validated."""
+        parts = [p for p in rest.split("/")]
+        if parts and parts[-1] == "":
+            parts.pop()
+        if len(parts) not in (4, 5) or not parts[0].isdigit():
+            raise BossHTTPError(400, ErrorCode.INVALID_CUTOUT_ARGS,
+                                "a cutout URL ends RES/X0:X1/Y0:Y1/Z0:Z1[/T0:T1]/ with whole numbers")
+        try:
+            ranges = [parse_range(p) for p in parts[1:]]
+        except ValueError as exc:
+            raise BossHTTPError(400, ErrorCode.INVALID_CUTOUT_ARGS, str(exc)) from None
+        geometry = served.geometry()
+        res = int(parts[0])
+        if res >= len(geometry.levels):
+            raise BossHTTPError(400, ErrorCode.INVALID_CUTOUT_ARGS,
+                                f"resolution {res} does not exist: {served.mount.path} has 0..{len(geometry.levels) - 1}")
+        level = geometry.levels[res]
+        (x0, x1), (y0, y1), (z0, z1) = ranges[:3]
+        t0, t1 = ranges[3] if len(ranges) == 4 else (0, 1)
+        times = geometry.times or 1
+        box = Box((t0, z0, y0, x0), (t1, z1, y1, x1))
+        bounds = Box((0, *level.offset), (times, *(o + n for o, n in zip(level.offset, level.shape))))
+        if not bounds.contains(box):
+            frame = ", ".join(f"{a}: {lo}:{hi}" for a, lo, hi in zip("tzyx", bounds.start, bounds.stop))
+            raise BossHTTPError(400, ErrorCode.INVALID_CUTOUT_ARGS,
+                                f"the cutout reaches outside the frame at resolution {res} ({frame})")
+        itemsize = np.dtype(geometry.dtype).itemsize
+        limit = self.config.max_cutout * (4 if itemsize == 8 else 1)
+        if box.size * itemsize > limit:
+            raise BossHTTPError(413, ErrorCode.REQUEST_TOO_LARGE,
+                                f"the cutout is {box.size * itemsize} bytes uncompressed, over the limit of {limit}: "
+                                "request smaller blocks")
+        return res, box, len(ranges) == 4
+
+    def _query(self, request: Request, served: ServedChannel, res: int) -> list[int] | None:
+        mode = request.query.get("access-mode")
+        if mode is not None and mode not in ("cache", "no-cache", "raw"):
+            raise BossHTTPError(400, ErrorCode.INVALID_ARGUMENT, f"access-mode={mode!r}: use cache, no-cache or raw")
+        if request.query.get("iso", "false").lower() == "true" and res and served.geometry().method != "isotropic":
+            raise BossHTTPError(400, ErrorCode.INVALID_ARGUMENT, "iso=true: this relay serves the channel's "
+                                                                 "anisotropic pyramid only")
+        text = request.query.get("filter")
+        if text is None:
+            return None
+        try:
+            ids = [int(i) for i in text.split(",") if i.strip()]
+        except ValueError:
+            raise BossHTTPError(400, ErrorCode.INVALID_ARGUMENT, f"filter={text!r} is not comma-separated ids") \
+                from None
+        if np.dtype(served.geometry().dtype).kind not in "iu":
+            raise BossHTTPError(400, ErrorCode.INVALID_ARGUMENT, "filter applies to annotation channels only")
+        return ids
+
+    def _get_cutout(self, request: Request, c: str, e: str, ch: str, rest: str) -> Response:
+        served = self._channel(c, e, ch)
+        res, box, timed = self._region(served, rest)
+        ids = self._query(request, served, res)
+        fmt = _accept(request.headers.get("accept"))
+        if fmt == JPEG and (served.geometry().dtype != "uint8" or timed):
+            raise BossHTTPError(400, ErrorCode.DATATYPE_NOT_SUPPORTED, "image/jpeg serves uint8 (z, y, x) cutouts only")
+        items = served.payloads(res, box)
+        if fmt == BLOSC and ids is None and len(items) == 1 and items[0][0] == box:
+            return Response(200, items[0][1], BLOSC)  # exactly one cuboid: its cached buffer is the answer
+        data = served.assemble(box, items)
+        if ids is not None:
+            data[~np.isin(data, np.asarray(ids, dtype=data.dtype))] = 0
+        if not timed:
+            data = data[0]
+        return Response(200, encode(data, fmt), fmt)
+
+    def _get_ids(self, request: Request, c: str, e: str, ch: str, rest: str) -> Response:
+        served = self._channel(c, e, ch)
+        if served.geometry().kind != "segmentation":
+            raise BossHTTPError(400, ErrorCode.INVALID_REQUEST, f"{served.mount.path} is not an annotation channel")
+        res, box, _ = self._region(served, rest)
+        labels = np.unique(served.read(res, box))
+        return _json({"ids": [str(int(i)) for i in labels if i != 0]})
+
+    def _write_cutout(self, request: Request, c: str, e: str, ch: str, rest: str) -> Response:
+        served = self._channel(c, e, ch)
+        res, box, timed = self._region(served, rest)
+        if res != 0:
+            raise BossHTTPError(400, ErrorCode.INVALID_REQUEST, "writes go to the base resolution 0 only")
+        fmt = (request.headers.get("content-type") or BLOSC).split(";")[0].strip().lower()
+        if fmt not in (BLOSC, BLOSC_PYTHON, NPYGZ):
+            raise BossHTTPError(415, ErrorCode.UNSUPPORTED_TRANSPORT_FORMAT,
+                                f"Content-Type {fmt!r}: write application/blosc, application/blosc-python or "
+                                "application/npygz")
+        shape = box.shape if timed else box.shape[1:]
+        data = decode(request.body, fmt, dtype=served.geometry().dtype, shape=shape)
+        served.write(box, data.reshape(box.shape))
+        return Response(201)
+
+    def _write_to_black(self, request: Request, c: str, e: str, ch: str, rest: str) -> Response:
+        served = self._channel(c, e, ch)
+        res, box, _ = self._region(served, rest)
+        if res != 0:
+            raise BossHTTPError(400, ErrorCode.INVALID_REQUEST, "writes go to the base resolution 0 only")
+        served.write(box, np.zeros(box.shape, served.geometry().dtype))
+        return Response(200)
+
+
+def _frame_name(c: str, e: str) -> str:
+    return f"{c}_{e}"
+
+
+def _status(served: ServedChannel) -> str:
+    if served.was_written():
+        return "NOT_DOWNSAMPLED"
+    return "DOWNSAMPLED" if len(served.geometry().levels) > 1 else "NOT_DOWNSAMPLED"
+
+
+def _accept(header: str | None) -> str:
+    """The body format an ``Accept`` header asks for (blosc when it asks for anything)."""
+    if not header:
+        return BLOSC
+    for item in header.split(","):
+        kind = item.split(";")[0].strip().lower()
+        if kind in FORMATS:
+            return kind
+        if kind in ("*/*", "application/*"):
+            return BLOSC
+    raise BossHTTPError(406, ErrorCode.UNSUPPORTED_TRANSPORT_FORMAT,
+                        f"Accept {header!r}: this relay serves {', '.join(FORMATS)}")
+
+
+def create_app() -> RelayApp:
+    """The application uvicorn's workers build (configuration from ``INTERN_RELAY_CONFIG``)."""
+    return RelayApp(RelayConfig.from_env())

@@ -1,0 +1,278 @@
+"""The relay's cache tiers: an in-memory LRU of cuboids, then an on-disk cuboid store bounded by size.
+
+Both tiers hold a cuboid as the blosc buffer the relay sends (so a request for exactly one cached cuboid is answered
+without touching the voxels). A disk entry is one file::
+
+    header (40 bytes): magic "IBCU", version, token, uncompressed size, payload size, CRC-32 of the payload
+    payload: the blosc buffer
+
+Files are written to a temporary name in the same directory and renamed into place, so a reader sees a whole file or
+none. Every read checks the header, the sizes and the CRC; a file that fails (truncated, corrupted, another version)
+is deleted and reported as a miss, so the cuboid is fetched again and never served damaged.
+
+The disk tier is shared by the worker processes of one relay. Its budget is kept by LRU: a hit refreshes the file's
+modification time, and when the bytes written push the running total over the budget, one process at a time (an
+``flock`` on ``.lock``) scans the directory and deletes the oldest files down to 90% of it. Each file carries a
+random token; with several workers, a memory hit is checked against the token on disk so that a cuboid another
+worker invalidated (a write) or replaced is not served from a stale memory copy.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import secrets
+import struct
+import threading
+import time
+import zlib
+from collections import OrderedDict
+from collections.abc import Hashable
+from dataclasses import dataclass, field
+from pathlib import Path
+
+__all__ = ["CacheStats", "DiskTier", "MemoryTier"]
+
+log = logging.getLogger("intern.relay")
+
+_HEADER = struct.Struct("<4sB3xQQQI4x")
+_MAGIC = b"IBCU"
+_VERSION = 1
+_SUFFIX = ".cub"
+_TOUCH_EVERY = 30.0  # seconds between LRU refreshes of a file kept hot by the memory tier
+
+
+@dataclass
+class CacheStats:
+    """Counters of one process, for ``GET /relay/stats`` and the benchmarks."""
+
+    memory_hits: int = 0
+    disk_hits: int = 0
+    misses: int = 0
+    discarded: int = 0
+    evicted: int = 0
+    upstream_reads: int = 0
+    lock: threading.Lock = field(default_factory=threading.Lock, repr=False)
+
+    def add(self, **counts: int) -> None:
+        with self.lock:
+            for k, v in counts.items():
+                setattr(self, k, getattr(self, k) + v)
+
+    def as_dict(self) -> dict[str, int]:
+        with self.lock:
+            return {k: v for k, v in vars(self).items() if k != "lock"}
+
+
+@dataclass
+class _Entry:
+    payload: bytes
+    token: int
+    touched: float
+
+
+class MemoryTier:
+    """An LRU of cuboid buffers bounded by their total size in bytes (thread-safe)."""
+
+    def __init__(self, budget: int) -> None:
+        self.budget = max(0, int(budget))
+        self._items: OrderedDict[Hashable, _Entry] = OrderedDict()
+        self._size = 0
+        self._lock = threading.Lock()
+
+    def get(self, key: Hashable) -> _Entry | None:
+        with self._lock:
+            entry = self._items.get(key)
+            if entry is not None:
+                self._items.move_to_end(key)
+            return entry
+
+    def put(self, key: Hashable, payload: bytes, token: int) -> None:
+        if len(payload) > self.budget:
+            return
+        with self._lock:
+            old = self._items.pop(key, None)
+            if old is not None:
+                self._size -= len(old.payload)
+            self._items[key] = _Entry(payload, token, time.monotonic())
+            self._size += len(payload)
+            while self._size > self.budget:
+                _, dropped = self._items.popitem(last=False)
+                self._size -= len(dropped.payload)
+
+    def drop(self, key: Hashable) -> None:
+        with self._lock:
+            old = self._items.pop(key, None)
+            if old is not None:
+                self._size -= len(old.payload)
+
+    @property
+    def size(self) -> int:
+        return self._size
+
+
+class DiskTier:
+    """Cuboid files under ``root``, verified on read, LRU-evicted beyond ``budget`` bytes."""
+
+    def __init__(self, root: str | os.PathLike[str], budget: int, stats: CacheStats) -> None:
+        self.root = Path(root).resolve()
+        self.root.mkdir(parents=True, exist_ok=True)
+        self.budget = int(budget)
+        self.stats = stats
+        self._lock = threading.Lock()
+        self._estimate = self._scan_size()
+        if self._estimate > self.budget:
+            self._evict()
+
+    # -- paths ----------------------------------------------------------------------------------------------------
+    def path(self, parts: tuple[str, ...]) -> Path:
+        """The file of a cuboid named by path parts; refuses anything that would leave the cache directory."""
+        for p in parts:
+            if not p or p in (".", "..") or "/" in p or "\\" in p or "\0" in p:
+                raise ValueError(f"cache path part {p!r} is not allowed")
+        path = self.root.joinpath(*parts[:-1], parts[-1] + _SUFFIX)
+        if not path.resolve().is_relative_to(self.root):
+            raise ValueError(f"cache path {path} leaves {self.root}")
+        return path
+
+    # -- entries --------------------------------------------------------------------------------------------------
+    def read(self, path: Path, nbytes: int) -> tuple[bytes, int] | None:
+        """(payload, token) of a whole, intact file holding ``nbytes`` uncompressed; ``None`` otherwise."""
+        try:
+            with open(path, "rb") as f:
+                head = f.read(_HEADER.size)
+                payload = f.read()
+        except FileNotFoundError:
+            return None
+        except OSError as exc:
+            log.warning("cache file %s cannot be read (%s); fetching the cuboid again", path, exc)
+            self._discard(path)
+            return None
+        problem = _check(head, payload, nbytes)
+        if problem:
+            log.warning("cache file %s is %s; discarded, fetching the cuboid again", path, problem)
+            self._discard(path)
+            return None
+        self._touch(path)
+        return payload, _HEADER.unpack(head)[2]
+
+    def token(self, path: Path) -> int | None:
+        """The token in a file's header (cheap: one small read), ``None`` when there is no file."""
+        try:
+            with open(path, "rb") as f:
+                head = f.read(_HEADER.size)
+        except OSError:
+            return None
+        if len(head) != _HEADER.size or head[:4] != _MAGIC:
+            return None
+        return _HEADER.unpack(head)[2]
+
+    def write(self, path: Path, payload: bytes, nbytes: int) -> int:
+        """Store ``payload`` atomically; returns the new file's token."""
+        token = secrets.randbits(63)
+        head = _HEADER.pack(_MAGIC, _VERSION, token, nbytes, len(payload), zlib.crc32(payload))
+        path.parent.mkdir(parents=True, exist_ok=True)
+        tmp = path.with_name(f".{path.name}.{secrets.token_hex(6)}.tmp")
+        try:
+            with open(tmp, "wb") as f:
+                f.write(head)
+                f.write(payload)
+            os.replace(tmp, path)
+        except OSError as exc:
+            tmp.unlink(missing_ok=True)
+            log.warning("cannot write cache file %s (%s); serving without caching it", path, exc)
+            return 0
+        self._account(len(head) + len(payload))
+        return token
+
+    def drop(self, path: Path) -> None:
+        try:
+            path.unlink()
+        except FileNotFoundError:
+            pass
+
+    def touch_if_due(self, path: Path, last: float) -> bool:
+        """Refresh a file's LRU time when the memory tier has kept it hot for a while; True when it did."""
+        if time.monotonic() - last < _TOUCH_EVERY:
+            return False
+        self._touch(path)
+        return True
+
+    # -- budget ---------------------------------------------------------------------------------------------------
+    def _touch(self, path: Path) -> None:
+        try:
+            os.utime(path)
+        except OSError:
+            pass
+
+    def _discard(self, path: Path) -> None:
+        self.stats.add(discarded=1)
+        self.drop(path)
+
+    def _files(self) -> list[tuple[float, int, str]]:
+        found = []
+        for dirpath, _, names in os.walk(self.root):
+            for name in names:
+                if name.endswith(_SUFFIX) and not name.startswith("."):
+                    full = os.path.join(dirpath, name)
+                    try:
+                        st = os.stat(full)
+                    except FileNotFoundError:
+                        continue
+                    found.append((st.st_mtime, st.st_size, full))
+        return found
+
+    def _scan_size(self) -> int:
+        return sum(size for _, size, _ in self._files())
+
+    def _account(self, added: int) -> None:
+        with self._lock:
+            self._estimate += added
+            over = self._estimate > self.budget
+        if over:
+            self._evict()
+
+    def _evict(self) -> None:
+        """Delete the least recently used files down to 90% of the budget (one process at a time)."""
+        try:
+            import fcntl
+        except ImportError:  # pragma: no cover - Windows: the in-process lock alone
+            fcntl = None  # type: ignore[assignment]
+        with open(self.root / ".lock", "a+") as lock:
+            if fcntl is not None:
+                try:
+                    fcntl.flock(lock, fcntl.LOCK_EX | fcntl.LOCK_NB)
+                except BlockingIOError:
+                    return  # another worker is evicting; it brings the total down for everyone
+            files = sorted(self._files())
+            total = sum(size for _, size, _ in files)
+            target = int(self.budget * 0.9)
+            removed = 0
+            for _, size, full in files:
+                if total <= target:
+                    break
+                try:
+                    os.unlink(full)
+                except FileNotFoundError:
+                    pass
+                total -= size
+                removed += 1
+            with self._lock:
+                self._estimate = total
+        if removed:
+            self.stats.add(evicted=removed)
+
+
+def _check(head: bytes, payload: bytes, nbytes: int) -> str | None:
+    if len(head) != _HEADER.size:
+        return "truncated (no whole header)"
+    magic, version, _, stored_nbytes, length, crc = _HEADER.unpack(head)
+    if magic != _MAGIC or version != _VERSION:
+        return "not a cuboid file of this relay version"
+    if length != len(payload):
+        return f"truncated ({len(payload)} of {length} payload bytes)"
+    if stored_nbytes != nbytes:
+        return f"for {stored_nbytes} bytes where the cuboid has {nbytes}"
+    if zlib.crc32(payload) != crc:
+        return "corrupted (checksum mismatch)"
+    return None

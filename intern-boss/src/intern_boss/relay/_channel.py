@@ -1,0 +1,387 @@
+"""One mounted channel: its Boss geometry, derived from the upstream's metadata, and its cuboids through the cache.
+
+Geometry. The upstream's scale 0 is Boss resolution 0: its shape and offset make the coordinate frame, its voxel size
+(nm) the frame's voxel size. Its next levels become Boss resolutions while they follow one Boss hierarchy: x and y
+halved at every level (``anisotropic``) or x, y and z (``isotropic``); levels after the first that does not are not
+served. A ``t`` axis becomes the experiment's time samples; a ``c`` axis cannot be served (a Boss channel is one).
+
+The geometry is saved beside the channel's cached cuboids, so a relay whose upstream is down (another relay that
+stopped) still serves what it has cached after a restart.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import os
+import threading
+import time
+from collections.abc import Iterable
+from dataclasses import asdict, dataclass
+from hashlib import sha256
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from intern.box import Box
+from intern.errors import InternError, MetadataError, ReadOnlyError, TransientRemoteError
+from intern.executor import run_parallel
+
+from .._wire import BLOSC, CUBOID, decode_into, encode
+from ._cache import CacheStats, DiskTier, MemoryTier
+from ._config import Mount
+
+__all__ = ["Geometry", "Level", "ServedChannel", "UpstreamUnavailable"]
+
+log = logging.getLogger("intern.relay")
+_REOPEN_EVERY = 2.0  # seconds between attempts to reach an upstream that could not be opened
+
+
+class UpstreamUnavailable(Exception):
+    """The upstream cannot be reached and the relay has nothing cached to answer with."""
+
+
+@dataclass(frozen=True)
+class Level:
+    """One Boss resolution: (z, y, x) shape, frame offset and voxel size in nm, and the upstream scale it reads."""
+
+    shape: tuple[int, int, int]
+    offset: tuple[int, int, int]
+    voxel: tuple[float, float, float]
+    scale: int
+
+
+@dataclass(frozen=True)
+class Geometry:
+    """What the Boss JSON of a channel says about it."""
+
+    dtype: str
+    kind: str
+    times: int | None
+    method: str
+    levels: tuple[Level, ...]
+    attributes: dict[str, str]
+
+    @classmethod
+    def from_metadata(cls, metadata: Any, where: str) -> Geometry:
+        axes = tuple(metadata.axes)
+        if axes not in (("z", "y", "x"), ("t", "z", "y", "x")):
+            raise MetadataError(f"{where} has axes {axes}; a Boss channel is (z, y, x) or (t, z, y, x): mount one "
+                                "channel of a multi-channel volume per --mount")
+        dtype = np.dtype(metadata.dtype)
+        if dtype.kind not in "iuf":
+            raise MetadataError(f"{where} is {dtype}; a Boss channel holds integers or floats")
+        scales = metadata.scales
+        method = "anisotropic"
+        if len(scales) > 1 and tuple(scales[1].downsample) == (2.0, 2.0, 2.0):
+            method = "isotropic"
+        levels = []
+        for r, level in enumerate(scales):
+            want = (2.0**r if method == "isotropic" else 1.0, 2.0**r, 2.0**r)
+            if tuple(level.downsample) != want:
+                log.info("%s: scale %d is downsampled %s, not by the %s Boss hierarchy; serving resolutions 0..%d",
+                         where, r, level.downsample, method, r - 1)
+                break
+            levels.append(Level(tuple(level.shape[-3:]), tuple(level.offset), tuple(level.voxel_size), r))
+        attributes = {str(k): v if isinstance(v, str) else json.dumps(v, default=str)
+                      for k, v in (metadata.attributes or {}).items()}
+        return cls(dtype.name, metadata.kind, int(metadata.shape[0]) if axes[0] == "t" else None, method,
+                   tuple(levels), attributes)
+
+    def to_json(self) -> str:
+        return json.dumps(asdict(self))
+
+    @classmethod
+    def from_json(cls, text: str) -> Geometry:
+        raw = json.loads(text)
+        raw["levels"] = tuple(Level(tuple(lv["shape"]), tuple(lv["offset"]), tuple(lv["voxel"]), lv["scale"])
+                              for lv in raw["levels"])
+        return cls(**raw)
+
+    def frame(self) -> dict[str, Any]:
+        """Coordinate frame fields (resolution 0)."""
+        base = self.levels[0]
+        out: dict[str, Any] = {}
+        for axis, n, o, v in zip("zyx", base.shape, base.offset, base.voxel):
+            out.update({f"{axis}_start": o, f"{axis}_stop": o + n, f"{axis}_voxel_size": v})
+        out["voxel_unit"] = "nanometers"
+        return out
+
+
+class ServedChannel:
+    """A mount, opened on first use: geometry, and cuboids from memory, disk or the upstream."""
+
+    def __init__(self, mount: Mount, index: int, *, memory: MemoryTier, disk: DiskTier | None, stats: CacheStats,
+                 check_disk: bool) -> None:
+        self.mount = mount
+        self.index = index
+        self.memory = memory
+        self.disk = disk
+        self.stats = stats
+        self.check_disk = check_disk and disk is not None
+        digest = sha256(mount.upstream.encode()).hexdigest()[:12]
+        self.dirname = f"{mount.collection}-{mount.experiment}-{mount.channel}-{digest}"
+        self._lock = threading.Lock()
+        self._resource: Any = None
+        self._geometry: Geometry | None = None
+        self._last_attempt = float("-inf")
+        self._last_error: str = ""
+        self._generation = 0
+        self._inflight: dict[tuple[int, ...], threading.Event] = {}
+        self.written = False
+
+    # -- the upstream ------------------------------------------------------------------------------------------------
+    def _saved(self) -> Path | None:
+        return self.disk.root / self.dirname / "geometry.json" if self.disk else None
+
+    def _open(self) -> None:
+        """Open the upstream (again) unless that failed less than a moment ago."""
+        now = time.monotonic()
+        if self._resource is not None or now - self._last_attempt < _REOPEN_EVERY:
+            return
+        self._last_attempt = now
+        import intern
+
+        try:
+            resource = intern.open(self.mount.upstream)
+            geometry = Geometry.from_metadata(resource.metadata, self.mount.upstream)
+        except MetadataError:
+            raise
+        except Exception as exc:  # noqa: BLE001 - any failure to reach the upstream is reported the same way
+            self._last_error = str(exc)
+            log.warning("cannot open %s for %s: %s", self.mount.upstream, self.mount.path, exc)
+            return
+        self._resource, self._geometry = resource, geometry
+        saved = self._saved()
+        if saved is not None:
+            saved.parent.mkdir(parents=True, exist_ok=True)
+            tmp = saved.with_suffix(f".{os.getpid()}.tmp")
+            tmp.write_text(geometry.to_json())
+            os.replace(tmp, saved)
+
+    def geometry(self) -> Geometry:
+        """The channel's geometry: from the upstream, else as saved by an earlier run.
+
+        Raises:
+            UpstreamUnavailable: neither is available.
+            MetadataError: the upstream is not a volume a Boss channel can be.
+        """
+        with self._lock:
+            if self._geometry is None:
+                self._open()
+            if self._geometry is None:
+                saved = self._saved()
+                if saved is not None and saved.is_file():
+                    self._geometry = Geometry.from_json(saved.read_text())
+                else:
+                    raise UpstreamUnavailable(f"the upstream {self.mount.upstream} of {self.mount.path} cannot be "
+                                              f"opened: {self._last_error}")
+            return self._geometry
+
+    def _upstream(self) -> Any:
+        with self._lock:
+            self._open()
+            if self._resource is None:
+                raise UpstreamUnavailable(f"the upstream {self.mount.upstream} of {self.mount.path} is unavailable "
+                                          f"and this part is not cached: {self._last_error}")
+            return self._resource
+
+    def _lost(self, exc: Exception) -> None:
+        """An upstream read failed: open it afresh next time (a restarted relay, a remounted disk)."""
+        if isinstance(exc, TransientRemoteError):
+            with self._lock:
+                self._resource = None
+                self._last_error = str(exc)
+
+    # -- cuboids ------------------------------------------------------------------------------------------------------
+    def cuboids(self, res: int, box: Box) -> list[tuple[tuple[int, ...], Box]]:
+        """(key, cuboid box) of every cuboid ``box`` touches; boxes are (t, z, y, x) in frame voxels, clipped."""
+        level = self.geometry().levels[res]
+        frame = Box((0, *level.offset), (self._times(), *(o + n for o, n in zip(level.offset, level.shape))))
+        out = []
+        for idx in box.chunk_indices((1, *CUBOID)):
+            start = tuple(i * c for i, c in zip(idx, (1, *CUBOID)))
+            cub = Box(start, tuple(s + c for s, c in zip(start, (1, *CUBOID)))).intersection(frame)
+            out.append(((self.index, res, *idx), cub))
+        return out
+
+    def _times(self) -> int:
+        return self.geometry().times or 1
+
+    def _parts(self, key: tuple[int, ...]) -> tuple[str, ...]:
+        _, res, t, z, y, x = key
+        return (self.dirname, f"r{res}", f"t{t}", f"{z}_{y}_{x}")
+
+    def _nbytes(self, cub: Box) -> int:
+        return cub.size * np.dtype(self.geometry().dtype).itemsize
+
+    def _cached(self, key: tuple[int, ...], cub: Box) -> bytes | None:
+        entry = self.memory.get(key)
+        path = self.disk.path(self._parts(key)) if self.disk else None
+        if entry is not None:
+            if self.check_disk and self.disk.token(path) != entry.token:  # type: ignore[union-attr, arg-type]
+                self.memory.drop(key)  # another worker wrote or dropped it
+            else:
+                if path is not None and self.disk.touch_if_due(path, entry.touched):  # type: ignore[union-attr]
+                    entry.touched = time.monotonic()
+                self.stats.add(memory_hits=1)
+                return entry.payload
+        if path is not None:
+            got = self.disk.read(path, self._nbytes(cub))  # type: ignore[union-attr]
+            if got is not None:
+                self.memory.put(key, got[0], got[1])
+                self.stats.add(disk_hits=1)
+                return got[0]
+        return None
+
+    def _store(self, key: tuple[int, ...], cub: Box, payload: bytes, generation: int) -> None:
+        with self._lock:
+            if generation != self._generation:
+                return  # a write happened meanwhile: what was fetched may be older than it
+        token = 0
+        if self.disk is not None:
+            token = self.disk.write(self.disk.path(self._parts(key)), payload, self._nbytes(cub))
+        self.memory.put(key, payload, token)
+
+    def payloads(self, res: int, box: Box) -> list[tuple[Box, bytes]]:
+        """The blosc buffer of every cuboid ``box`` touches (fetching and caching what is missing), with its box."""
+        found: dict[tuple[int, ...], bytes] = {}
+        cubs = self.cuboids(res, box)
+        missing = []
+        for key, cub in cubs:
+            payload = self._cached(key, cub)
+            if payload is None:
+                missing.append((key, cub))
+            else:
+                found[key] = payload
+        if missing:
+            self.stats.add(misses=len(missing))
+            found.update(self._fetch(res, missing))
+        return [(cub, found[key]) for key, cub in cubs]
+
+    def _fetch(self, res: int, missing: list[tuple[tuple[int, ...], Box]]) -> dict[tuple[int, ...], bytes]:
+        """Read missing cuboids from the upstream once, even when several requests want them at the same time."""
+        mine, theirs = [], []
+        with self._lock:
+            generation = self._generation
+            for key, cub in missing:
+                event = self._inflight.get(key)
+                if event is None:
+                    self._inflight[key] = threading.Event()
+                    mine.append((key, cub))
+                else:
+                    theirs.append((key, cub, event))
+        out: dict[tuple[int, ...], bytes] = {}
+        try:
+            if mine:
+                out.update(self._read_upstream(res, mine, generation))
+        finally:
+            with self._lock:
+                for key, _ in mine:
+                    self._inflight.pop(key).set()
+        for key, cub, event in theirs:
+            event.wait()
+            payload = self._cached(key, cub)
+            out[key] = payload if payload is not None else self._read_upstream(res, [(key, cub)], generation)[key]
+        return out
+
+    def _read_upstream(self, res: int, wanted: list[tuple[tuple[int, ...], Box]],
+                       generation: int) -> dict[tuple[int, ...], bytes]:
+        from intern.io import read_box
+
+        resource = self._upstream()
+        geometry = self.geometry()
+        level = geometry.levels[res]
+        origin = (0, *level.offset)
+        lead = 1 if geometry.times else 0
+        self.stats.add(upstream_reads=1)
+
+        def upstream_box(cub: Box) -> Box:
+            rel = cub.relative_to(origin)
+            return rel if lead else Box(rel.start[1:], rel.stop[1:])
+
+        union = wanted[0][1]
+        for _, cub in wanted[1:]:
+            union = Box(tuple(map(min, union.start, cub.start)), tuple(map(max, union.stop, cub.stop)))
+        def one(item: tuple[tuple[int, ...], Box]) -> np.ndarray:
+            data = read_box(resource, upstream_box(item[1]), scale=level.scale)
+            return data if lead else data[None]
+
+        try:
+            if sum(c.size for _, c in wanted) == union.size:  # they tile one box: one upstream read
+                block = one((wanted[0][0], union))
+                datas = [block[cub.relative_to(union).to_slices()] for _, cub in wanted]
+            else:
+                datas = run_parallel(one, wanted)
+        except InternError as exc:
+            self._lost(exc)
+            raise
+        # the bytes of a (1, z, y, x) block are those of its (z, y, x) block: one encoding serves both layouts
+        payloads = run_parallel(lambda d: encode(d, BLOSC), datas)
+        out = {}
+        for (key, cub), payload in zip(wanted, payloads):
+            self._store(key, cub, payload, generation)
+            out[key] = payload
+        return out
+
+    # -- whole cutouts -------------------------------------------------------------------------------------------------
+    def read(self, res: int, box: Box) -> np.ndarray:
+        """The voxels of ``box`` ((t, z, y, x) frame voxels at ``res``), assembled from cached cuboids."""
+        return self.assemble(box, self.payloads(res, box))
+
+    def assemble(self, box: Box, items: list[tuple[Box, bytes]]) -> np.ndarray:
+        """The voxels of ``box`` from the cuboid buffers ``payloads`` returned for it."""
+        dtype = np.dtype(self.geometry().dtype)
+        out = np.empty(box.shape, dtype)
+
+        def place(item: tuple[Box, bytes]) -> None:
+            cub, payload = item
+            part = cub.intersection(box)
+            if part == cub and part == box:
+                decode_into(payload, out)
+                return
+            tile = decode_into(payload, np.empty(cub.shape, dtype))
+            out[part.relative_to(box).to_slices()] = tile[part.relative_to(cub).to_slices()]
+
+        run_parallel(place, items)
+        return out
+
+    def write(self, box: Box, data: np.ndarray) -> None:
+        """Write ``data`` at ``box`` (frame voxels at resolution 0) to the upstream, then drop the cuboids it touched."""
+        resource = self._upstream()
+        if not getattr(resource, "writable", False):
+            raise ReadOnlyError(f"the upstream {self.mount.upstream} of {self.mount.path} cannot be written")
+        from intern.io import write_box
+
+        geometry = self.geometry()
+        level = geometry.levels[0]
+        rel = box.relative_to((0, *level.offset))
+        if not geometry.times:
+            rel, data = Box(rel.start[1:], rel.stop[1:]), data.reshape(data.shape[1:])
+        with self._lock:
+            self._generation += 1
+        try:
+            write_box(resource, rel, data, scale=level.scale)
+        except InternError as exc:
+            self._lost(exc)
+            raise
+        finally:
+            self.invalidate(key for key, _ in self.cuboids(0, box))
+            with self._lock:
+                self._generation += 1
+                self.written = True
+            if self.disk is not None:
+                marker = self.disk.root / self.dirname / "written"
+                marker.parent.mkdir(parents=True, exist_ok=True)
+                marker.touch()
+
+    def was_written(self) -> bool:
+        """Whether a write has reached the upstream through this relay (its lower resolutions are now stale)."""
+        return self.written or (self.disk is not None and (self.disk.root / self.dirname / "written").exists())
+
+    def invalidate(self, keys: Iterable[tuple[int, ...]]) -> None:
+        for key in keys:
+            self.memory.drop(key)
+            if self.disk is not None:
+                self.disk.drop(self.disk.path(self._parts(key)))

@@ -1,0 +1,70 @@
+"""The Boss wire format: bodies round-trip in every format, and bodies that lie about their content are refused."""
+
+from __future__ import annotations
+
+import pickle
+
+import blosc
+import numpy as np
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+from hypothesis.extra import numpy as hnp
+
+from intern.errors import ConfigError
+from intern_boss._config import ClientOptions
+from intern_boss._wire import BLOSC, BLOSC_PYTHON, NPYGZ, BodyError, decode, decode_into, encode, parse_range
+
+DTYPES = st.sampled_from(["uint8", "uint16", "uint32", "uint64", "int16", "float32"])
+
+
+@settings(max_examples=40, deadline=None)
+@given(data=st.data(), fmt=st.sampled_from([BLOSC, BLOSC_PYTHON, NPYGZ]))
+def test_bodies_round_trip(data: st.DataObject, fmt: str) -> None:
+    dtype = data.draw(DTYPES)
+    shape = data.draw(hnp.array_shapes(min_dims=3, max_dims=4, min_side=1, max_side=9))
+    array = data.draw(hnp.arrays(dtype, shape))
+    back = decode(encode(array, fmt), fmt, dtype=dtype, shape=shape)
+    np.testing.assert_array_equal(back, array)
+
+
+def test_decode_into_a_view() -> None:
+    out = np.zeros((4, 5, 6), np.uint16)
+    block = np.arange(2 * 5 * 6, dtype=np.uint16).reshape(2, 5, 6)
+    decode_into(encode(block), out[1:3])  # whole rows: contiguous
+    np.testing.assert_array_equal(out[1:3], block)
+    with pytest.raises(ValueError, match="contiguous"):
+        decode_into(encode(block[:, :, :3]), out[1:3, :, :3])
+
+
+def test_lying_bodies_are_refused() -> None:
+    with pytest.raises(BodyError, match="needs 100"):
+        decode(encode(np.zeros(99, np.uint8)), BLOSC, dtype="uint8", shape=(1, 10, 10))
+    with pytest.raises(BodyError):
+        decode(b"\x02\x01\x03", BLOSC, dtype="uint8", shape=(1, 1, 1))
+    with pytest.raises(BodyError, match="uint16"):
+        decode(encode(np.zeros((1, 2, 2), np.uint16), NPYGZ), NPYGZ, dtype="uint8", shape=(1, 2, 2))
+
+    class Evil:
+        def __reduce__(self) -> tuple[object, tuple[str]]:
+            return (exec, ("raise SystemExit('ran')",))
+
+    with pytest.raises(BodyError, match="only a numpy array"):
+        decode(blosc.compress(pickle.dumps(Evil()), typesize=1), BLOSC_PYTHON, dtype="uint8", shape=(1, 1, 1))
+
+
+def test_ranges() -> None:
+    assert parse_range("3:17") == (3, 17)
+    for bad in ("3", "5:5", "7:3", "-1:4", "a:b", "1:2:3"):
+        with pytest.raises(ValueError):
+            parse_range(bad)
+
+
+def test_client_options(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("INTERN_BOSSDB_BLOCK", "32,1024,512")
+    monkeypatch.setenv("INTERN_BOSSDB_SEND_ZEROS", "no")
+    opts = ClientOptions.from_config({"retries": "2", "format": "npygz"})
+    assert (opts.block, opts.send_zeros, opts.retries, opts.format) == ((32, 1024, 512), False, 2, NPYGZ)
+    for key, value in (("retries", "-1"), ("timeout", "0"), ("format", "tiff"), ("send_zeros", "maybe")):
+        with pytest.raises(ConfigError, match=key):
+            ClientOptions.from_config({key: value})
