@@ -58,6 +58,14 @@ class Box:
 
     # -- constructors -------------------------------------------------------------------------------------------
     @classmethod
+    def _trusted(cls, start: tuple[int, ...], stop: tuple[int, ...]) -> Box:
+        """A box from tuples of ints already known valid: the chunked I/O path makes thousands of these."""
+        box = object.__new__(cls)
+        object.__setattr__(box, "start", start)
+        object.__setattr__(box, "stop", stop)
+        return box
+
+    @classmethod
     def from_shape(cls, shape: Sequence[int], offset: Sequence[int] | None = None) -> Box:
         """The box of ``shape`` voxels whose first voxel is ``offset`` (the origin by default)."""
         offset = tuple(offset) if offset is not None else (0,) * len(shape)

@@ -59,6 +59,9 @@ def run_parallel(fn: Callable[[T], R], items: Iterable[T], *, progress: Callable
                 progress(1)
         return out
     pool = _get_pool()
+    if len(items) > 4 * _pool_size:
+        # many small items (chunks of a cutout): a few batches per thread, so a future costs once per batch
+        return _run_batched(fn, items, pool, progress)
     futures: list[Future[R]] = [pool.submit(fn, item) for item in items]
     try:
         if progress is None:
@@ -82,6 +85,41 @@ def run_parallel(fn: Callable[[T], R], items: Iterable[T], *, progress: Callable
             f.cancel()
         wait(futures)
         raise
+
+
+def _run_batched(fn: Callable[[T], R], items: list[T], pool: ThreadPoolExecutor,
+                 progress: Callable[[int], None] | None) -> list[R]:
+    n = 2 * _pool_size
+    batches = [items[i::n] for i in range(n)]  # interleaved: neighbouring chunks go to different threads
+    stop = threading.Event()
+
+    def run(batch: list[T]) -> list[R]:
+        out = []
+        for item in batch:
+            if stop.is_set():
+                break
+            out.append(fn(item))
+            if progress:
+                progress(1)
+        return out
+
+    futures = [pool.submit(run, b) for b in batches]
+    try:
+        done, _ = wait(futures, return_when=FIRST_EXCEPTION)
+        failed = [f for f in futures if f.done() and f.exception() is not None]
+        if failed:
+            stop.set()
+            wait(futures)
+            raise failed[0].exception()  # type: ignore[misc]
+        results = [f.result() for f in futures]
+    except BaseException:
+        stop.set()
+        wait(futures)
+        raise
+    ordered: list[R] = [None] * len(items)  # type: ignore[list-item]
+    for i, res in enumerate(results):
+        ordered[i::n] = res
+    return ordered
 
 
 def _as_completed(futures: list[Future[R]]) -> Iterator[Future[R]]:

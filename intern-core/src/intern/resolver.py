@@ -86,7 +86,8 @@ class Resolution:
             lines.append("  no implementation is installed" + (f" (pip install {dist})" if dist else ""))
         for c in self.candidates:
             mark = "->" if c.taken else "  "
-            lines.append(f"  {mark} {c.name} [{c.source}, priority {c.priority}]: {c.reason}")
+            about = f" ({c.description})" if c.description else ""
+            lines.append(f"  {mark} {c.name} [{c.source}, priority {c.priority}]: {c.reason}{about}")
         return "\n".join(lines)
 
     def __call__(self, **params: Any) -> Any:
@@ -174,7 +175,9 @@ def resolve(capability: str, resource: Resource, prefer: str | None = None, *, s
         server = dict(resource.remote.server_services(resource))
     if capability in server:
         name = getattr(resource.remote, "server_name", None) or f"{getattr(resource.remote, 'scheme', 'remote')}-server"
-        consider(name, "server", 1000, None, "served by the datastore itself", lambda: server[capability])
+        impl = server[capability]
+        consider(name, "server", 1000, None, getattr(impl, "description", "served by the datastore itself"),
+                 lambda: impl)
     for spec in registry.services(capability):
         consider(spec.name, "local", spec.priority, _unmet(spec, resource), spec.description,
                  lambda spec=spec: load_reference(spec.implementation))

@@ -15,7 +15,8 @@ the level's shape. Unless the resource sets ``handles_any_box = True``, the core
 storage chunk (reads) or that are exactly one whole chunk clipped to the volume (writes), and it calls ``read``/
 ``write`` from several threads at once for different chunks. A driver whose backend already parallelises and handles
 partial chunks (TensorStore, HDF5, a server that accepts any cutout) sets ``handles_any_box = True`` and gets whole
-requests instead.
+requests instead; ``handles_any_read_box`` and ``handles_any_write_box`` set it for one direction only (a store whose
+reads may cut across chunks but whose writes need whole chunks merged by the core).
 
 A Remote may also offer ``default_chunks(*, shape, dtype, kind)`` (the chunk shape ``intern.create`` uses when the
 caller names none) and ``server_name`` (how the resolver names its server-side implementations). Two more optional
