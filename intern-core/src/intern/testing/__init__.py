@@ -13,7 +13,9 @@ collects the inherited tests::
         def new_uri(self, tmp_path):
             return lambda name: f"mydb://{tmp_path}/{name}"
 
-Class attributes switch off what a driver does not claim: ``supports_scales`` (a pyramid at create),
+Class attributes say what a driver holds: ``dtypes`` (each test runs once per dtype listed), ``kinds`` (dtypes the
+store holds only as segmentations), ``writable_scales`` (False where the store computes its coarser levels). Others
+switch off what a driver does not claim: ``supports_scales`` (a pyramid at create),
 ``supports_create`` and ``supports_write`` (a read-only driver instead overrides the ``volume`` fixture to open an
 existing volume filled with :func:`reference_data`). Tests a class switches off are reported as skipped, by name.
 """

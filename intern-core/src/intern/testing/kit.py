@@ -57,6 +57,7 @@ class VolumeDriverTests:
     supports_write: ClassVar[bool] = True
     supports_scales: ClassVar[bool] = True
     writable_scales: ClassVar[bool] = True  # False where the store computes levels above 0 itself
+    kinds: ClassVar[dict[str, str]] = {}  # dtype -> "segmentation" where the store holds that dtype only as labels
     random_boxes: ClassVar[int] = 12
 
     # -- fixtures a driver provides or overrides ----------------------------------------------------------------
@@ -74,7 +75,7 @@ class VolumeDriverTests:
         if not self.supports_create:
             pytest.skip("the driver does not create volumes; override the 'volume' fixture")
         return intern.create(new_uri(f"conf-{dtype}"), shape=self.shape, dtype=dtype, chunks=self.chunks,
-                             voxel_size=self.voxel_size)
+                             voxel_size=self.voxel_size, kind=self.kinds.get(dtype, "image"))
 
     def _need_write(self) -> None:
         if not self.supports_write:
@@ -130,7 +131,7 @@ class VolumeDriverTests:
             pytest.skip("the driver does not create pyramids")
         dtype = self.dtypes[0]
         a = intern.create(new_uri("conf-pyramid"), shape=self.shape, dtype=dtype, chunks=self.chunks,
-                          voxel_size=(8.0, 8.0, 8.0), scales=3)
+                          voxel_size=(8.0, 8.0, 8.0), scales=3, kind=self.kinds.get(dtype, "image"))
         assert len(a.scales) == 3
         for s in range(3):
             level = a.at_scale(s)
@@ -167,8 +168,10 @@ class VolumeDriverTests:
         if not self.supports_create:
             pytest.skip("the driver does not create volumes")
         with pytest.raises(AlreadyExistsError):
-            intern.create(new_uri(f"conf-{dtype}"), shape=self.shape, dtype=dtype, chunks=self.chunks)
-        same = intern.create(new_uri(f"conf-{dtype}"), shape=self.shape, dtype=dtype, chunks=self.chunks, exist_ok=True)
+            intern.create(new_uri(f"conf-{dtype}"), shape=self.shape, dtype=dtype, chunks=self.chunks,
+                          kind=self.kinds.get(dtype, "image"))
+        same = intern.create(new_uri(f"conf-{dtype}"), shape=self.shape, dtype=dtype, chunks=self.chunks, exist_ok=True,
+                             kind=self.kinds.get(dtype, "image"))
         assert same.shape == self.shape
 
     def test_missing_is_not_found(self, new_uri: Callable[[str], str]) -> None:
