@@ -7,15 +7,19 @@ token from ``INTERN_PROTOCOL``, ``INTERN_HOST`` and ``INTERN_TOKEN``, as users c
 
 from __future__ import annotations
 
+import threading
+import time
 from dataclasses import dataclass
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 
 import numpy as np
+import requests
 
 import intern
 from intern_boss.relay import RelayProcess
 
-__all__ = ["CONF_DTYPES", "CONF_SHAPE", "LAB_MOUNTS", "TOKEN", "Lab", "build_lab", "em", "labels", "relay_env"]
+__all__ = ["CONF_DTYPES", "CONF_SHAPE", "LAB_MOUNTS", "TOKEN", "FaultyProxy", "Lab", "build_lab", "em", "labels", "relay_env"]
 
 TOKEN = "lab-token-123"
 CONF_DTYPES = ("uint8", "uint16", "uint32", "uint64", "float32")
@@ -107,3 +111,60 @@ LAB_MOUNTS = {
 }
 
 
+class FaultyProxy:
+    """Forwards to ``target``; the first ``fail`` cutout requests get 503, the first ``stall`` wait ``stall_s``."""
+
+    def __init__(self, target: str) -> None:
+        self.target = target
+        self.fail = 0
+        self.stall = 0
+        self.stall_s = 0.0
+        self.cutouts = 0
+        self.lock = threading.Lock()
+        proxy = self
+
+        class Handler(BaseHTTPRequestHandler):
+            protocol_version = "HTTP/1.1"
+            disable_nagle_algorithm = True
+            wbufsize = 1 << 16  # headers and body leave in one write (no delayed-ACK stall between them)
+
+            def log_message(self, *args: object) -> None:
+                pass
+
+            def do_GET(self) -> None:  # noqa: N802 - the base class's name
+                if "/v1/cutout/" in self.path:
+                    with proxy.lock:
+                        proxy.cutouts += 1
+                        fail = proxy.fail > 0
+                        stall = proxy.stall > 0 and not fail
+                        proxy.fail -= int(fail)
+                        proxy.stall -= int(stall)
+                    if fail:
+                        body = b'{"status": 503, "code": 5000, "message": "busy"}'
+                        self.send_response(503)
+                        self.send_header("Content-Type", "application/json")
+                        self.send_header("Content-Length", str(len(body)))
+                        self.end_headers()
+                        self.wfile.write(body)
+                        return
+                    if stall:
+                        time.sleep(proxy.stall_s)
+                try:
+                    resp = requests.get(proxy.target + self.path, headers=dict(self.headers), timeout=30)
+                except requests.RequestException:  # a stalled request answered after its test ended
+                    self.send_error(502)
+                    return
+                self.send_response(resp.status_code)
+                self.send_header("Content-Type", resp.headers.get("Content-Type", "application/json"))
+                self.send_header("Content-Length", str(len(resp.content)))
+                self.end_headers()
+                self.wfile.write(resp.content)
+
+        self.server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        self.server.daemon_threads = True
+        self.url = f"http://127.0.0.1:{self.server.server_address[1]}"
+        threading.Thread(target=self.server.serve_forever, kwargs={"poll_interval": 0.02}, daemon=True).start()
+
+    def close(self) -> None:
+        self.server.shutdown()
+        self.server.server_close()

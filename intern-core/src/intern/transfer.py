@@ -283,7 +283,9 @@ def copy(
         log.close()
     report.retried, report.seconds = stats.retried, stats.seconds
 
-    resume_cmd = _resume_command(source.uri, dest.uri, box, scale, scales, chunk)
+    # the command repeats what the caller wrote (options in a URI included), not the drivers' canonical URIs
+    resume_cmd = _resume_command(src if isinstance(src, str) else source.uri, dst if isinstance(dst, str) else dest.uri,
+                                 box, scale, scales, chunk)
     if stats.failures or stats.not_started:
         left = [f.item.key for f in stats.failures] + [u.key for u in stats.not_started]
         first = stats.failures[0].error if stats.failures else None
