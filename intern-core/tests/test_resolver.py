@@ -119,10 +119,11 @@ def test_downsample_writes_into_a_pyramid():
     a = intern.create(f"mem://resolver/pyr{next(_n)}", shape=(8, 16, 16), dtype="uint8", voxel_size=(40, 4, 4),
                       scales=3)
     a[...] = np.random.default_rng(0).integers(0, 255, (8, 16, 16), dtype=np.uint8)
-    levels = intern.downsample(a, levels=2, dest=a, prefer="numpy")
-    assert [lv.shape for lv in levels] == [(8, 8, 8), (8, 4, 4)]
-    np.testing.assert_array_equal(a.at_scale(1)[...], levels[0])
-    np.testing.assert_array_equal(a.at_scale(2)[...], levels[1])
+    expected = intern.downsample(a, levels=2, prefer="numpy")  # in memory
+    levels = intern.downsample(a, levels=2, dest=a, prefer="numpy")  # written: the levels come back as arrays
+    assert [lv.shape for lv in levels] == [(8, 8, 8), (8, 4, 4)] and [lv.scale for lv in levels] == [1, 2]
+    np.testing.assert_array_equal(a.at_scale(1)[...], expected[0])
+    np.testing.assert_array_equal(a.at_scale(2)[...], expected[1])
 
 
 def test_server_that_declines_hands_over_to_the_next_candidate(count_plugin):

@@ -24,15 +24,15 @@ __all__ = ["as_volume", "downsample", "mesh", "skeleton"]
 def as_volume(source: Any, *, voxel_size: Sequence[float] | None = None, kind: VolumeKind | None = None) -> VolumeResource:
     """A VolumeResource for ``source``: a URI, an Array, a resource, or a (z, y, x) numpy array.
 
-    A numpy array is wrapped without copying in an unregistered in-memory volume; ``kind`` defaults to
-    ``"segmentation"`` for integer arrays and ``voxel_size`` to 1 nm.
+    A numpy array is wrapped without copying in an unregistered in-memory volume; ``kind`` defaults to ``"image"``
+    for uint8 and floats (greyscale) and to ``"segmentation"`` for wider integers (labels), ``voxel_size`` to 1 nm.
     """
     if isinstance(source, np.ndarray):
         from ._builtin.mem import MemRemote, MemVolume
         from .uri import URI
 
         if kind is None:
-            kind = "segmentation" if source.dtype.kind in "iu" else "image"
+            kind = "segmentation" if source.dtype.kind in "iu" and source.dtype.itemsize > 1 else "image"
         meta = VolumeMetadata.single_scale(shape=source.shape, dtype=source.dtype, chunks=source.shape or None,
                                            voxel_size=voxel_size or (1.0, 1.0, 1.0), kind=kind)
         remote, _ = MemRemote.from_uri(URI("mem", "anonymous"))
@@ -71,7 +71,8 @@ def downsample(source: Any, *, factor: Sequence[int] = (1, 2, 2), levels: int = 
     """Downsample ``levels`` times by ``factor`` (z, y, x): block mean for images, block mode for segmentations.
 
     Returns the new levels as numpy arrays, coarsest last. With ``dest`` (a URI or Array whose pyramid has the
-    levels), level ``k`` is also written to ``dest`` at scale ``scale + k``.
+    levels), level ``k`` is written to ``dest`` at scale ``scale + k`` instead and the written levels are returned as
+    :class:`~intern.Array` objects (a pyramid larger than memory never has to be held).
     """
     resource = as_volume(source, voxel_size=voxel_size, kind=kind)
     return resolve("downsample", resource, prefer)(factor=tuple(factor), levels=levels, dest=dest, scale=scale,

@@ -34,7 +34,6 @@ import numpy as np
 
 from . import config
 from ._array import Array
-from ._progress import Progress
 from .api import array as open_array
 from .api import create_like
 from .box import Box
@@ -42,6 +41,7 @@ from .errors import NotFoundError, TransferError
 from .io import read_box, write_box
 from .jobs import run_jobs
 from .metadata import ScaleLevel, VolumeMetadata
+from .progress import Progress
 
 __all__ = ["CopyReport", "copy"]
 

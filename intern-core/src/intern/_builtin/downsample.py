@@ -55,7 +55,7 @@ def reduce_mode(data: np.ndarray, factor: Sequence[int]) -> np.ndarray:
 
 
 def downsample(resource: VolumeResource, *, factor: Sequence[int] = (1, 2, 2), levels: int = 1, dest: Any = None,
-               scale: int = 0, box: Box | None = None, **_: Any) -> list[np.ndarray]:
+               scale: int = 0, box: Box | None = None, **_: Any) -> list[Any]:
     if levels < 1 or len(factor) != 3 or any(int(f) < 1 for f in factor):
         raise MetadataError(f"downsample needs levels >= 1 and three factors >= 1, got levels={levels}, factor={factor}")
     level = resource.metadata.scale(scale)
@@ -70,9 +70,12 @@ def downsample(resource: VolumeResource, *, factor: Sequence[int] = (1, 2, 2), l
         from ..api import array
 
         target = array(dest)
+        written = []
         for k, block in enumerate(out, start=1):
             lvl = target.at_scale(scale + k)
             f = np.array(lvl.level.downsample) / np.array(target.metadata.scale(scale).downsample)
             start = box.start[:-3] + tuple(int(s // g) for s, g in zip(box.start[-3:], f))
             lvl.write(Box.from_shape(block.shape, start), block)
+            written.append(lvl)
+        return written
     return out

@@ -8,9 +8,9 @@ from pathlib import Path
 
 import numpy as np
 
-from .._progress import Progress
 from ..box import Box
 from ..errors import InvalidURIError
+from ..progress import Progress
 from . import _print_json
 
 

@@ -1,4 +1,12 @@
-"""A small progress bar on stderr for long CLI work (no dependency; silent when stderr is not a terminal)."""
+"""A small progress bar on stderr for long work (no dependency; silent when stderr is not a terminal).
+
+Drivers and services use it for their CLI commands: give the work a ``progress`` callback and pass ``bar.update``::
+
+    from intern.progress import Progress
+
+    with Progress(total=len(tasks), label="mesh") as bar:
+        run(tasks, progress=bar.update)
+"""
 
 from __future__ import annotations
 
