@@ -23,9 +23,9 @@ class Progress:
     ...     p.update(3)
     """
 
-    def __init__(self, *, total: int, label: str = "", unit_bytes: int = 0, stream: TextIO | None = None,
+    def __init__(self, *, total: int | None, label: str = "", unit_bytes: int = 0, stream: TextIO | None = None,
                  enabled: bool | None = None) -> None:
-        self.total = max(total, 0)
+        self.total = max(total, 0) if total is not None else None  # None: unknown, count without a bar
         self.label = label
         self.unit_bytes = unit_bytes
         self.stream = stream if stream is not None else sys.stderr  # looked up now: tests and notebooks swap it
@@ -39,12 +39,16 @@ class Progress:
         with self._lock:
             self.done += n
             now = time.perf_counter()
-            if self.enabled and (now - self._last > 0.1 or self.done >= self.total):
+            if self.enabled and (now - self._last > 0.1 or (self.total is not None and self.done >= self.total)):
                 self._last = now
                 self._draw(now)
 
     def _draw(self, now: float) -> None:
         elapsed = max(now - self._start, 1e-9)
+        if self.total is None:
+            self.stream.write(f"\r{self.label} {self.done} done, {self.done / elapsed:.1f}/s")
+            self.stream.flush()
+            return
         frac = self.done / self.total if self.total else 1.0
         bar = "#" * int(frac * 30)
         rate = self.done / elapsed

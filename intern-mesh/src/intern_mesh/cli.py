@@ -48,6 +48,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     """Run ``intern mesh``; returns the exit status (errors intern raises are reported by the ``intern`` command)."""
     import intern
     from intern.box import Box
+    from intern.progress import Progress
 
     from ._output import write_meshes
 
@@ -67,7 +68,12 @@ def main(argv: Sequence[str] | None = None) -> int:
     params: dict[str, object] = {"ids": ids, "box": box, "scale": args.scale}
     if args.simplify is not None:
         params["simplify"] = args.simplify
-    meshes = how(**params)
+    if not how.server_side:  # local meshing reports each finished task; the count is known only as it plans
+        params["progress"] = None
+    with Progress(total=None, label="mesh") as bar:
+        if "progress" in params:
+            params["progress"] = bar.update
+        meshes = how(**params)
     level = resource.metadata.scale(args.scale)
     whole = Box.from_shape(level.shape[-3:])
     out = write_meshes(meshes, args.output, format=args.format, provenance_fields={
