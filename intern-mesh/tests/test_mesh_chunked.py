@@ -107,3 +107,17 @@ def test_large_zarr_volume_is_cut_into_tasks(tmp_path: Path, rng: np.random.Gene
     assert len(finished) == len(plan_blocks(Region.of(arr.resource, None, 0), close=True, task_shape=(16, 16, 16)))
     assert len(finished) > 1
     assert_same_surface(intern.mesh(seg, voxel_size=(40, 8, 8)), chunked)
+
+
+def test_chunked_meshing_on_a_dask_local_cluster_equals_threads(tmp_path: Path, rng: np.random.Generator) -> None:
+    """The same tasks on 2 worker processes (the core's job runner): zmesh holds the GIL, processes do not share it."""
+    seg = blobs(rng, (24, 36, 36), 8)
+    arr = intern.create(f"zarr://{tmp_path}/seg.zarr", shape=seg.shape, dtype="uint64", chunks=(8, 16, 16),
+                        kind="segmentation", voxel_size=(40, 8, 8))
+    arr[...] = seg
+    finished = []
+    on_dask = mesh_zmesh(arr.resource, chunk_shape=(16, 16, 16), scheduler="local", workers=2,
+                         progress=finished.append)
+    threads = mesh_zmesh(arr.resource, chunk_shape=(16, 16, 16))
+    assert len(finished) == len(plan_blocks(Region.of(arr.resource, None, 0), close=True, task_shape=(16, 16, 16)))
+    assert_same_surface(threads, on_dask)

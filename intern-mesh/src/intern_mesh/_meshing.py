@@ -10,7 +10,8 @@ welded, then converted to nm by one formula, so a vertex on a seam gets the same
 sides.
 
 Small regions (up to 256^3 voxels by default) are one task; larger ones run on the core's thread pool
-(:func:`intern.executor.run_parallel`), reading their blocks in parallel.
+(:func:`intern.executor.run_parallel`), reading their blocks in parallel, or, with ``scheduler=``, on a Dask cluster
+through the core's job runner (:func:`intern.jobs.run_jobs`), the same one copies use.
 """
 
 from __future__ import annotations
@@ -18,11 +19,15 @@ from __future__ import annotations
 import os
 import threading
 from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from typing import Any
 
 import numpy as np
 
+from intern import config
 from intern.box import Box
 from intern.executor import run_parallel
+from intern.jobs import run_jobs
 from intern.products import Mesh
 from intern.traits import VolumeResource
 
@@ -41,7 +46,8 @@ TASK_SHAPE = (128, 128, 128)
 def mesh_zmesh(resource: VolumeResource, *, ids: Sequence[int] | None = None, box: Box | None = None, scale: int = 0,
                simplify: float | bool | None = None, reduction_factor: int = 100, close: bool = True,
                chunk_shape: Sequence[int] | None = None,
-               progress: Callable[[int], None] | None = None) -> dict[int, Mesh]:
+               progress: Callable[[int], None] | None = None, scheduler: str | None = None,
+               workers: int | None = None) -> dict[int, Mesh]:
     """Meshes of a segmentation's labels by zmesh's multi-label marching cubes.
 
     The implementation behind ``intern.mesh`` when the datastore does not serve meshes (``prefer="zmesh"``).
@@ -60,6 +66,11 @@ def mesh_zmesh(resource: VolumeResource, *, ids: Sequence[int] | None = None, bo
         chunk_shape: (z, y, x) voxels per task; by default one task up to 256^3 voxels, 128^3 (rounded to whole
             storage chunks) above.
         progress: called with 1 as each task finishes (the CLI's progress bar).
+        scheduler: where several tasks run: threads here by default (or ``INTERN_SCHEDULER``), ``"local"`` for a
+            ``dask.distributed`` LocalCluster of ``workers`` processes, ``"tcp://..."`` for a cluster
+            (:mod:`intern.jobs`). zmesh holds the GIL, so processes are what make a second core count; the volume
+            must then reopen by URI (not ``mem://`` or a wrapped numpy array).
+        workers: threads, or Dask worker processes.
 
     Returns:
         ``{label: intern.Mesh}``, vertices (x, y, z) in nm at their place in the dataset (level offset + box start,
@@ -73,13 +84,15 @@ def mesh_zmesh(resource: VolumeResource, *, ids: Sequence[int] | None = None, bo
         (True, [8.0, 8.0, 80.0])
     """
     return _mesh(resource, "zmesh", ids=ids, box=box, scale=scale, simplify=simplify,
-                 reduction_factor=reduction_factor, close=close, chunk_shape=chunk_shape, progress=progress)
+                 reduction_factor=reduction_factor, close=close, chunk_shape=chunk_shape, progress=progress,
+                 scheduler=scheduler, workers=workers)
 
 
 def mesh_skimage(resource: VolumeResource, *, ids: Sequence[int] | None = None, box: Box | None = None, scale: int = 0,
                  simplify: float | bool | None = None, reduction_factor: int = 100, close: bool = True,
                  chunk_shape: Sequence[int] | None = None,
-                 progress: Callable[[int], None] | None = None) -> dict[int, Mesh]:
+                 progress: Callable[[int], None] | None = None, scheduler: str | None = None,
+                 workers: int | None = None) -> dict[int, Mesh]:
     """The same as :func:`mesh_zmesh`, with scikit-image's marching cubes run label by label (``prefer="skimage"``).
 
     Slower; the fallback where zmesh is not installed. Surfaces agree with zmesh's (same vertices on the same
@@ -87,7 +100,8 @@ def mesh_skimage(resource: VolumeResource, *, ids: Sequence[int] | None = None, 
     Simplification needs zmesh.
     """
     return _mesh(resource, "skimage", ids=ids, box=box, scale=scale, simplify=simplify,
-                 reduction_factor=reduction_factor, close=close, chunk_shape=chunk_shape, progress=progress)
+                 reduction_factor=reduction_factor, close=close, chunk_shape=chunk_shape, progress=progress,
+                 scheduler=scheduler, workers=workers)
 
 
 # -- planning -------------------------------------------------------------------------------------------------------
@@ -127,7 +141,8 @@ def _task_shape(region: Region, chunk_shape: Sequence[int] | None) -> tuple[int,
 # -- running --------------------------------------------------------------------------------------------------------
 def _mesh(resource: VolumeResource, backend: str, *, ids: Sequence[int] | None, box: Box | None, scale: int,
           simplify: float | bool | None, reduction_factor: int, close: bool, chunk_shape: Sequence[int] | None,
-          progress: Callable[[int], None] | None) -> dict[int, Mesh]:
+          progress: Callable[[int], None] | None, scheduler: str | None = None,
+          workers: int | None = None) -> dict[int, Mesh]:
     region = Region.of(resource, box, scale)
     wanted = label_ids(ids)
     max_error = _max_error(simplify, region)
@@ -139,15 +154,7 @@ def _mesh(resource: VolumeResource, backend: str, *, ids: Sequence[int] | None, 
         return {}
 
     def block_labels(cells: Box) -> np.ndarray:
-        # the voxels whose centres are the corners of these cells; outside the region they read as background
-        voxels = Box(cells.start, tuple(b + 1 for b in cells.stop))
-        data = as_unsigned(region.read(voxels, pad=close))
-        if wanted is not None:
-            import fastremap
-
-            fits = wanted[wanted <= np.iinfo(data.dtype).max]  # a label the dtype cannot hold is in no voxel
-            data = fastremap.mask_except(data, fits.astype(data.dtype).tolist(), in_place=True)
-        return data
+        return _block_labels(region, cells, wanted, close)
 
     if len(blocks) == 1:
         cells = blocks[0]
@@ -160,23 +167,81 @@ def _mesh(resource: VolumeResource, backend: str, *, ids: Sequence[int] | None, 
         return _finish(meshes, region, max_error, reduction_factor)
 
     # several tasks: each returns integer half-voxel positions relative to the region, welded afterwards
-    in_flight = threading.BoundedSemaphore(max(2, os.cpu_count() or 1))
-
-    def task(cells: Box) -> list[tuple[int, np.ndarray, np.ndarray]]:
-        with in_flight:  # bounds the blocks held in memory, whatever the pool's size
-            out = []
-            for label, vertices, faces in surfaces(block_labels(cells)):
-                out.append((label, (vertices + block_shift(cells.start)).astype(np.int32), faces))
-            return out
-
     pieces: dict[int, list[tuple[np.ndarray, np.ndarray]]] = {}
-    for result in run_parallel(task, blocks, progress=progress):
+
+    def collect(result: list[tuple[int, np.ndarray, np.ndarray]]) -> None:
         for label, local, faces in result:
             pieces.setdefault(label, []).append((local, faces))
+
+    scheduler = scheduler if scheduler is not None else config.scheduler()
+    if scheduler:
+        # on a Dask cluster: tasks are plain data and reopen the volume by URI on the workers
+        jobs = [_BlockJob(resource.uri, scale, region.box.start, region.box.stop, cells.start, cells.stop,
+                          None if wanted is None else wanted.tolist(), close, backend) for cells in blocks]
+
+        def done(job: _BlockJob, result: list[tuple[int, np.ndarray, np.ndarray]]) -> None:
+            collect(result)
+            if progress:
+                progress(1)
+
+        stats = run_jobs(_run_block_job, jobs, scheduler=scheduler, workers=workers, on_done=done)
+        if stats.failures:
+            raise stats.failures[0].error
+    else:
+        in_flight = threading.BoundedSemaphore(max(2, os.cpu_count() or 1))
+
+        def task(cells: Box) -> list[tuple[int, np.ndarray, np.ndarray]]:
+            with in_flight:  # bounds the blocks held in memory, whatever the pool's size
+                return _block_surfaces(surfaces, block_labels(cells), cells)
+
+        for result in run_parallel(task, blocks, progress=progress):
+            collect(result)
     # pieces are let go label by label as they are welded, so they and the result are not both held in full
     seams = _seam_tables(region, blocks)
     meshes = {label: _weld(pieces.pop(label), region, seams) for label in sorted(pieces)}
     return _finish(meshes, region, max_error, reduction_factor)
+
+
+def _block_labels(region: Region, cells: Box, wanted: np.ndarray | None, close: bool) -> np.ndarray:
+    # the voxels whose centres are the corners of these cells; outside the region they read as background
+    voxels = Box(cells.start, tuple(b + 1 for b in cells.stop))
+    data = as_unsigned(region.read(voxels, pad=close))
+    if wanted is not None:
+        import fastremap
+
+        fits = wanted[wanted <= np.iinfo(data.dtype).max]  # a label the dtype cannot hold is in no voxel
+        data = fastremap.mask_except(data, fits.astype(data.dtype).tolist(), in_place=True)
+    return data
+
+
+def _block_surfaces(surfaces: Callable[..., Any], data: np.ndarray,
+                    cells: Box) -> list[tuple[int, np.ndarray, np.ndarray]]:
+    return [(label, (vertices + block_shift(cells.start)).astype(np.int32), faces)
+            for label, vertices, faces in surfaces(data)]
+
+
+@dataclass(frozen=True)
+class _BlockJob:
+    """One meshing task as plain data, for Dask workers."""
+
+    uri: str
+    scale: int
+    box_start: tuple[int, ...]
+    box_stop: tuple[int, ...]
+    cells_start: tuple[int, ...]
+    cells_stop: tuple[int, ...]
+    wanted: list[int] | None
+    close: bool
+    backend: str
+
+
+def _run_block_job(job: _BlockJob) -> list[tuple[int, np.ndarray, np.ndarray]]:
+    import intern
+
+    region = Region.of(intern.open(job.uri), Box(job.box_start, job.box_stop), job.scale)
+    cells = Box(job.cells_start, job.cells_stop)
+    wanted = None if job.wanted is None else np.asarray(job.wanted, dtype=np.uint64)
+    return _block_surfaces(BACKENDS[job.backend], _block_labels(region, cells, wanted, job.close), cells)
 
 
 def _weld(parts: list[tuple[np.ndarray, np.ndarray]], region: Region,

@@ -29,6 +29,9 @@ def _parser() -> argparse.ArgumentParser:
     p.add_argument("--simplify", type=float, metavar="NM",
                    help="simplify, moving no vertex more than NM nanometres from the marching-cubes surface")
     p.add_argument("--prefer", help="an implementation name (zmesh, skimage, ...), or 'server' / 'local'")
+    p.add_argument("--scheduler", help="local meshing of large volumes on Dask: 'local' (a LocalCluster) or "
+                   "tcp://HOST:PORT (default: threads here, or INTERN_SCHEDULER)")
+    p.add_argument("--workers", type=int, help="threads, or Dask worker processes with --scheduler local")
     return p
 
 
@@ -70,6 +73,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         params["simplify"] = args.simplify
     if not how.server_side:  # local meshing reports each finished task; the count is known only as it plans
         params["progress"] = None
+        if args.scheduler or args.workers:
+            params.update(scheduler=args.scheduler, workers=args.workers)
     with Progress(total=None, label="mesh") as bar:
         if "progress" in params:
             params["progress"] = bar.update
