@@ -75,7 +75,7 @@ def test_server_side_wins_and_prefer_local_skips_it(count_plugin):
     assert intern.resolve("count", seg, prefer="slow")() == ("slow", {})
     assert intern.resolve("count", seg, prefer="server").server_side
     text = r.explain()
-    assert "-> mem-server [server" in text and "fast [local, priority 10]: a candidate before it was taken" in text
+    assert "-> mem-server [server" in text and "fast [local, priority 10]: an earlier candidate was taken" in text
 
 
 def test_unknown_preference_and_missing_capability(count_plugin):

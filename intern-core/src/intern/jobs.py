@@ -84,8 +84,8 @@ def run_jobs(
 
     Args:
         workers: threads (or, with ``scheduler="local"``, worker processes); default: the core's I/O thread count.
-        scheduler: ``None`` for threads, ``"local"`` or a ``tcp://`` address for Dask; ``INTERN_SCHEDULER`` (or
-            ``scheduler`` in ``[intern]``) is the default.
+        scheduler: ``"threads"``, ``"local"`` or a ``tcp://`` address for Dask; ``None`` takes ``INTERN_SCHEDULER``
+            (or ``scheduler`` in ``[intern]``), threads when that is unset.
         retries: further tries of a job after a transient error (:data:`RETRYABLE`), with exponential backoff.
         fail_fast: after the first permanent failure, start no more jobs (those are returned in ``not_started``).
 
@@ -93,6 +93,8 @@ def run_jobs(
         the :class:`JobStats`; failures are reported there, not raised, so the caller can say what is left to do.
     """
     scheduler = scheduler if scheduler is not None else config.scheduler()
+    if scheduler == "threads":  # says so explicitly, whatever INTERN_SCHEDULER says
+        scheduler = None
     job = _Retrying(fn, retries, backoff)
     start = time.perf_counter()
     if scheduler:

@@ -156,7 +156,7 @@ def resolve(capability: str, resource: Resource, prefer: str | None = None, *, s
         if not unmet and (prefer is None or prefer == name or prefer == source):
             fits.append((len(candidates), loader))
         if chosen is not None:
-            reason, taken = "a candidate before it was taken", False
+            reason, taken = unmet or "an earlier candidate was taken", False
         elif prefer not in (None, "server", "local") and prefer != name:
             reason, taken = f"not the preferred {prefer!r}", False
         elif prefer in ("server", "local") and source != prefer:

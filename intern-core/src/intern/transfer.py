@@ -68,7 +68,8 @@ class CopyReport:
 
     def __str__(self) -> str:
         check = ", verified" if self.verified else ""
-        return (f"copied {self.bytes / 1e6:.1f} MB in {self.chunks} chunks in {self.seconds:.2f}s "
+        units = "chunk" if self.chunks == 1 else "chunks"
+        return (f"copied {self.bytes / 1e6:.1f} MB in {self.chunks} {units} in {self.seconds:.2f}s "
                 f"({self.mb_per_s:.1f} MB/s); skipped {self.skipped}, retried {self.retried}{check}")
 
 
@@ -220,7 +221,7 @@ def copy(
         scales: ``"all"`` the source's levels, or a list of them.
         chunk: the unit of work (a multiple of the destination's chunks); default: chosen from both chunk grids.
         workers: threads, or Dask worker processes with ``scheduler="local"``.
-        scheduler: ``None`` (threads), ``"local"`` (a LocalCluster) or ``"tcp://..."``; default ``INTERN_SCHEDULER``.
+        scheduler: ``"threads"``, ``"local"`` (a LocalCluster) or ``"tcp://..."``; default ``INTERN_SCHEDULER``, else threads.
         resume: skip units the journal of an interrupted run of the same copy records.
         verify: read every unit back and compare checksums; mismatches raise.
         progress: a progress bar on stderr (when it is a terminal).
@@ -281,6 +282,10 @@ def copy(
     finally:
         os.fsync(log.fileno())
         log.close()
+        with _opened_lock:  # the caller's arrays are theirs again; nothing of this copy stays cached here
+            for lv in levels:
+                _opened.pop((source.uri, lv), None)
+                _opened.pop((dest.uri, lv), None)
     report.retried, report.seconds = stats.retried, stats.seconds
 
     # the command repeats what the caller wrote (options in a URI included), not the drivers' canonical URIs

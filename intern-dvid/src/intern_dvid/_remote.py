@@ -156,6 +156,12 @@ class DvidRemote:
         resource = self.open(path)
         return resource.keys() if isinstance(resource, DvidKeyValue) else []
 
+    def default_chunks(self, *, shape: tuple[int, ...], dtype: Any, kind: str) -> tuple[int, ...]:
+        """DVID's own block sizes, used by ``intern.create`` when no chunks are given: 32^3 for grayscale
+        (``uint8blk``), 64^3 for labels (``labelmap``)."""
+        edge = 32 if str(dtype) == "uint8" and kind == "image" else 64
+        return (1,) * (len(shape) - 3) + (edge, edge, edge)
+
     def create(self, path: str, metadata: VolumeMetadata, *, exist_ok: bool = False, typename: str | None = None,
                compression: str | None = None, **options: Any) -> DvidVolume:
         """Make the data instance(s) of a new volume at a node, empty, and return it.

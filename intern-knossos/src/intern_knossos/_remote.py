@@ -199,6 +199,10 @@ class KnossosRemote:
         return [p.name for p in children if _holds_dataset(p)]
 
     # -- creating -----------------------------------------------------------------------------------------------
+    def default_chunks(self, *, shape: tuple[int, ...], dtype: Any, kind: str) -> tuple[int, ...]:
+        """KNOSSOS's cube, 128^3, used by ``intern.create`` when no chunks are given."""
+        return (1,) * (len(shape) - 3) + (128, 128, 128)
+
     def create(self, path: str, metadata: VolumeMetadata, *, exist_ok: bool = False, mode: str = "a",
                extension: str | None = None, name: str | None = None, description: str = "",
                **options: Any) -> KnossosVolume:

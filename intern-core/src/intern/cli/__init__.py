@@ -83,6 +83,9 @@ def main(argv: Sequence[str] | None = None) -> int:
         return 2
     except KeyboardInterrupt:
         return 130
+    except BrokenPipeError:  # `intern ... | head` closed its end: not an error of ours
+        sys.stderr.close()
+        return 0
 
 
 def _print_json(obj: object) -> None:
