@@ -85,7 +85,7 @@ def render(results: dict) -> str:
             for name, secs in r["seconds"].items():
                 lines.append(f"| {name} | {secs:.4f} | {r['mb_per_s'][name]:.0f} | {secs / ts:.2f} |")
             lines.append("")
-    for name, result in results.items():
+    for result in results.values():
         if isinstance(result, dict) and "markdown" in result:
             lines += ["", result["markdown"].rstrip()]
     return "\n".join(lines).rstrip() + "\n"
