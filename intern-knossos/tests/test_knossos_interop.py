@@ -8,8 +8,7 @@ import numpy as np
 import pytest
 
 import intern
-
-pytest.importorskip("intern_zarr")
+import intern_zarr  # noqa: F401 - a test dependency; missing, it fails
 
 
 def _em(shape: tuple[int, int, int]) -> np.ndarray:

@@ -16,7 +16,7 @@ from intern_mesh._downsample import block_mode
 
 
 def test_images_match_tinybrain(rng: np.random.Generator) -> None:
-    tinybrain = pytest.importorskip("tinybrain")
+    import tinybrain
     for dtype, factor in (("uint8", (1, 2, 2)), ("uint16", (2, 2, 2)), ("float32", (1, 2, 2)), ("uint64", (1, 3, 3))):
         data = (rng.random((12, 72, 72)) * 250).astype(dtype)
         ours = intern.downsample(data, factor=factor, levels=2, kind="image")
@@ -28,7 +28,7 @@ def test_images_match_tinybrain(rng: np.random.Generator) -> None:
 
 
 def test_segmentations_match_tinybrain(rng: np.random.Generator) -> None:
-    tinybrain = pytest.importorskip("tinybrain")
+    import tinybrain
     for factor in ((1, 2, 2), (2, 2, 2)):
         seg = rng.integers(1, 6, (16, 40, 48)).astype(np.uint64) * 2**40
         ours = intern.downsample(seg, factor=factor, levels=3)
@@ -83,9 +83,9 @@ def test_channels_bool_and_float16(rng: np.random.Generator) -> None:
 
 
 def test_pyramid_written_into_ome_zarr_is_valid_for_ome_zarr_py(tmp_path: Path, rng: np.random.Generator) -> None:
-    tinybrain = pytest.importorskip("tinybrain")
-    reader = pytest.importorskip("ome_zarr.reader")
-    ome_io = pytest.importorskip("ome_zarr.io")
+    import ome_zarr.io as ome_io
+    import ome_zarr.reader as reader
+    import tinybrain
     path = tmp_path / "em.ome.zarr"
     em = intern.create(f"zarr://{path}", shape=(16, 192, 160), dtype="uint8", chunks=(8, 32, 32),
                        voxel_size=(40, 4, 4), scales=4)

@@ -64,7 +64,7 @@ def test_parameters_reach_kimimaro_and_unknown_ones_fail() -> None:
 
 
 def test_swc_parses_and_precomputed_reads_in_cloud_volume(tmp_path: Path) -> None:
-    cloudvolume = pytest.importorskip("cloudvolume")
+    import cloudvolume
     seg = tube()
     seg[2:6, 2:8, 20:60] = 4
     skeletons = intern.skeleton(seg, voxel_size=VOXEL, dust_threshold=50)

@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pytest
 
-testing = pytest.importorskip("intern.testing")
+import intern.testing as testing
 
 
 class TestZarrConformance(testing.VolumeDriverTests):
