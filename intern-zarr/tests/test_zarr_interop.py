@@ -49,7 +49,7 @@ def test_intern_ome_zarr_read_by_zarr_python(written: tuple[str, np.ndarray, np.
 
 
 def test_intern_ome_zarr_is_valid_ngff(written: tuple[str, np.ndarray, np.ndarray]) -> None:
-    models = pytest.importorskip("ome_zarr_models.v05")
+    import ome_zarr_models.v05 as models
     import zarr
 
     image = models.Image.from_zarr(zarr.open_group(written[0], mode="r"))
@@ -105,7 +105,7 @@ def _ome_zarr_py(path: Path, data: np.ndarray, fmt: str) -> None:
 @pytest.mark.filterwarnings("ignore::DeprecationWarning")  # ome-zarr-py's own internals
 @pytest.mark.parametrize("fmt", ["0.5", "0.4"])
 def test_ome_zarr_py_pyramid_read_by_intern(tmp_path: Path, fmt: str) -> None:
-    pytest.importorskip("ome_zarr")
+    import ome_zarr  # noqa: F401 - a test dependency; missing, it fails
     import zarr
 
     data = _data((10, 48, 40))
@@ -129,7 +129,7 @@ def test_ome_zarr_py_pyramid_read_by_intern(tmp_path: Path, fmt: str) -> None:
 
 @pytest.mark.filterwarnings("ignore::DeprecationWarning")  # ome-zarr-py's own internals
 def test_ome_zarr_labels_are_segmentations(tmp_path: Path) -> None:
-    pytest.importorskip("ome_zarr")
+    import ome_zarr  # noqa: F401 - a test dependency; missing, it fails
     import zarr
     from ome_zarr.writer import write_image, write_labels
 
