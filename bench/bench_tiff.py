@@ -123,8 +123,8 @@ def render(results: dict[str, Any]) -> str:
     z, y, x = results["volume"]["shape"]
     lines = ["### TIFF cutouts", "",
              f"{x} x {y} x {z} (x, y, z) uint8 EM-like volume in a BigTIFF written by tifffile, uncompressed and "
-             f"contiguous, or in 256 x 256 deflate tiles; each reader in a fresh process per file and cutout, warm page "
-             f"cache, best of {results['repeat']} after a warm-up; peak memory = growth of peak RSS during the read "
+             "contiguous, or in 256 x 256 deflate tiles; each reader in a fresh process per file and cutout, warm "
+             f"page cache, best of {results['repeat']} after a warm-up; peak memory = growth of peak RSS during the read "
              f"(the cutout included); {results['machine']['cpus']} CPUs, Python {results['machine']['python']}, "
              f"tifffile {results['versions'].get('tifffile', '?')}.", "",
              "| file | MB on disk | write s |", "|---|---:|---:|"]

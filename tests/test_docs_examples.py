@@ -7,7 +7,7 @@ from pathlib import Path
 import pytest
 
 DOCS = Path(__file__).resolve().parents[1] / "docs"
-PAGES = ["index.md", "user-guide.md", "transfers.md"]
+PAGES = ["index.md", "user-guide.md", "transfers.md", "tiff.md", "mesh.md"]
 
 
 def _pycon(text: str) -> str:

@@ -99,7 +99,9 @@ def check_writable(resource: VolumeResource) -> None:
     if not isinstance(resource, SupportsWrite):
         raise ReadOnlyError(f"{resource.uri} cannot be written: its driver is read-only")
     if not resource.writable:
-        raise ReadOnlyError(f"{resource.uri} is open read-only (or its version is committed)")
+        reason = getattr(resource, "read_only_reason", None)
+        raise ReadOnlyError(f"{resource.uri} cannot be written: {reason}" if reason else
+                            f"{resource.uri} is open read-only (or its version is committed)")
 
 
 def write_box(

@@ -35,12 +35,13 @@ __all__ = [
 
 #: schemes and services of the project's own distributions, for the install hint when one is missing
 KNOWN_SCHEMES: Mapping[str, str] = MappingProxyType({
-    "zarr": "intern-zarr", "h5": "intern-zarr", "hdf5": "intern-zarr",
+    "zarr": "intern-zarr", "h5": "intern-zarr", "hdf5": "intern-zarr", "tiff": "intern-zarr",
     "bossdb": "intern-boss", "dvid": "intern-dvid", "dvid+https": "intern-dvid",
     "precomputed": "intern-cloudvolume", "knossos": "intern-knossos",
 })
 KNOWN_SUFFIXES: Mapping[str, str] = MappingProxyType({
-    ".zarr": "zarr", ".ome.zarr": "zarr", ".h5": "h5", ".hdf5": "h5",
+    ".zarr": "zarr", ".ome.zarr": "zarr", ".h5": "h5", ".hdf5": "h5", ".tif": "tiff", ".tiff": "tiff", ".btf": "tiff",
+    ".k.toml": "knossos", ".k.conf": "knossos",
 })
 KNOWN_SERVICES: Mapping[str, str] = MappingProxyType({
     "mesh": "intern-mesh", "skeleton": "intern-mesh", "downsample": "intern-mesh",

@@ -18,7 +18,8 @@ partial chunks (TensorStore, HDF5, a server that accepts any cutout) sets ``hand
 requests instead; ``handles_any_read_box`` and ``handles_any_write_box`` set it for one direction only (a store whose
 reads may cut across chunks but whose writes need whole chunks merged by the core).
 
-A Remote may also offer ``default_chunks(*, shape, dtype, kind)`` (the chunk shape ``intern.create`` uses when the
+A read-only volume may say why in ``read_only_reason`` (a compressed file, a committed version); the core puts it in
+the :class:`~intern.errors.ReadOnlyError`. A Remote may also offer ``default_chunks(*, shape, dtype, kind)`` (the chunk shape ``intern.create`` uses when the
 caller names none) and ``server_name`` (how the resolver names its server-side implementations). Two more optional
 attributes tune the core's handling: ``fresh_reads = True`` promises that ``read`` returns arrays the
 driver keeps no reference to (the core then hands them to the caller without copying), and a ``close()`` method

@@ -1,7 +1,8 @@
-"""The light plugin module of intern-zarr: registers the ``zarr://`` and ``h5://`` schemes.
+"""The light plugin module of intern-zarr: registers the ``zarr://``, ``h5://`` and ``tiff://`` schemes.
 
 The core imports this module when it builds its registry, so it imports nothing but :mod:`intern.hookspecs`; the
-drivers (zarr-python, TensorStore, h5py, fsspec) load on the first use of a scheme, through the dotted references.
+drivers (zarr-python, TensorStore, h5py, tifffile, fsspec) load on the first use of a scheme, through the dotted
+references.
 """
 
 from __future__ import annotations
@@ -21,4 +22,6 @@ def intern_schemes() -> list[SchemeSpec]:
                    description="Zarr v2/v3 arrays and OME-Zarr 0.4/0.5 pyramids, local or on any fsspec URL"),
         SchemeSpec("h5", _H5, suffixes=(".h5", ".hdf5"), description="datasets in HDF5 files (single scale)"),
         SchemeSpec("hdf5", _H5, description="the same as h5://"),
+        SchemeSpec("tiff", "intern_zarr._tiff:TiffRemote.from_uri", suffixes=(".tif", ".tiff", ".btf"),
+                   description="multipage (Big/OME-)TIFF files and folders of TIFF or PNG slices, read lazily"),
     ]
