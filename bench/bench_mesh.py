@@ -236,7 +236,8 @@ def main() -> None:
     lines += ["", "zmesh holds the GIL while it meshes, so threads overlap reading and stitching but not marching "
               "cubes itself: a second worker does not shorten the run. Chunking bounds the memory of meshing (a "
               "block per worker), not of the result, which holds every triangle of the volume; gaining wall time "
-              "from more cores needs process or Dask workers, which the core's executor does not offer."]
+              "from more cores needs worker processes: `scheduler=\"local\"` (or `intern mesh --scheduler local`) runs "
+              "the same tasks on a Dask LocalCluster through the core's job runner; this table measures threads."]
     markdown = "\n".join(lines)
     print("\n" + markdown)
     if args.json:
