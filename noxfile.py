@@ -55,7 +55,7 @@ def tests(session: nox.Session) -> None:
 @nox.session(python=PYTHON)
 def demo(session: nox.Session) -> None:
     """Build an EM-like OME-Zarr volume with a segmentation and walk through intern on it (no server needed)."""
-    session.install("-e", "intern-core", "-e", "intern-zarr")
+    session.install("-e", "intern-core", "-e", "intern-zarr", "-e", "intern-mesh")
     session.run("python", "demo/demo.py", *(session.posargs or ["--out", "demo-output"]))
 
 

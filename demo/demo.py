@@ -2,7 +2,7 @@
 
 Needs no server: it makes the data (a few hundred cells with membranes, organelles and noise), writes it through
 ``intern.create`` as OME-Zarr pyramids, then reads it back as any analysis would: ``intern.array``, metadata,
-capabilities, a misaligned cutout, a PNG slice and provenance. Run it with ``nox -s demo`` or
+capabilities, a misaligned cutout, meshes of three cells (a neuroglancer mesh directory), a PNG slice and provenance. Run it with ``nox -s demo`` or
 ``python demo/demo.py --out DIR``.
 """
 
@@ -128,6 +128,24 @@ def main() -> int:
           f"it crosses {len(cells[cells > 0])} cells")
     coarse = intern.array(em_uri, scale=2)[:, ::2, ::2]
     print(f"  scale 2, every other voxel in y and x -> {list(coarse.shape)}")
+
+    print("\n== meshes of three cells, resolved and run locally (intern-mesh)")
+    box = intern.Box((0, 0, 0), (32, 192, 192))
+    region = intern.array(seg_uri)[box.to_slices()]
+    ids, counts = np.unique(region[region > 0], return_counts=True)
+    biggest = [int(i) for i in ids[np.argsort(counts)[-3:]]]
+    resolution = intern.resolve("mesh", intern.open(seg_uri))
+    meshes = resolution(ids=biggest, box=box, scale=0)
+    mesh_dir = out / "meshes"
+    from intern import provenance
+    from intern.products import write_precomputed_mesh_dir
+
+    write_precomputed_mesh_dir(mesh_dir, meshes)
+    provenance.write(mesh_dir, source=seg_uri, box=box, scale=0, implementation=resolution.implementation,
+                     parameters={"ids": biggest})
+    for label, m in sorted(meshes.items()):
+        print(f"  cell {label}: {len(m.vertices)} vertices, {m.area / 1e6:.1f} um^2, closed={m.is_closed}")
+    print(f"  by {resolution.implementation}; a neuroglancer mesh directory with provenance.json in {mesh_dir.name}/")
 
     print("\n== a PNG slice and its provenance (intern cutout)")
     png = out / "em-z32.png"

@@ -17,6 +17,9 @@ def test_demo_runs(tmp_path):
     assert png.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
     prov = json.loads((tmp_path / "demo" / "em-z32.png.provenance.json").read_text())
     assert prov["source"].endswith("em.ome.zarr") and prov["box"]["start"] == [32, 0, 0]
+    mesh_dir = tmp_path / "demo" / "meshes"
+    assert json.loads((mesh_dir / "info").read_text())["@type"] == "neuroglancer_legacy_mesh"
+    assert len(list(mesh_dir.glob("*:0"))) == 3 and (mesh_dir / "provenance.json").is_file()
     import intern
 
     seg = intern.array(f"zarr://{tmp_path}/demo/cells.ome.zarr")
