@@ -138,3 +138,26 @@ def test_dest_errors_say_what_to_fix() -> None:
         intern.downsample(em, levels=0)
     with pytest.raises(ValueError, match="factor"):
         intern.downsample(em, factor=(1, 2))
+
+
+def test_pyramid_on_a_dask_local_cluster_equals_threads(tmp_path) -> None:
+    """Downsampling into a pyramid through the core's job runner on 2 worker processes gives the threads' bytes."""
+    import numpy as np
+
+    import intern
+
+    data = np.random.default_rng(4).integers(0, 255, (16, 64, 64), dtype=np.uint8)
+    arrays = []
+    for name in ("threads", "dask"):
+        a = intern.create(f"zarr://{tmp_path}/{name}.zarr", shape=data.shape, dtype="uint8", chunks=(8, 16, 16),
+                          voxel_size=(40, 4, 4), scales=3)
+        a[...] = data
+        arrays.append(a)
+    intern.downsample(arrays[0], levels=2, dest=arrays[0], prefer="tinybrain")
+    done = []
+    intern.downsample(arrays[1], levels=2, dest=arrays[1], prefer="tinybrain", scheduler="local", workers=2,
+                      progress=done.append)
+    assert done
+    for s in (1, 2):
+        np.testing.assert_array_equal(arrays[1].at_scale(s)[...], arrays[0].at_scale(s)[...])
+        assert arrays[1].at_scale(s)[...].any()

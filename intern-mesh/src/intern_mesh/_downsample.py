@@ -17,14 +17,17 @@ Where tinybrain is not used as it is:
 from __future__ import annotations
 
 from collections.abc import Callable, Sequence
+from dataclasses import dataclass
 from typing import Any, Literal
 
 import numpy as np
 
+from intern import config
 from intern.box import Box
 from intern.errors import MetadataError
 from intern.executor import run_parallel
 from intern.io import read_box
+from intern.jobs import run_jobs
 from intern.traits import VolumeResource
 
 from ._region import Region
@@ -38,7 +41,8 @@ TASK_VOXELS = 2**22
 
 def downsample(resource: VolumeResource, *, factor: Sequence[int] = (1, 2, 2), levels: int = 1, dest: Any = None,
                scale: int = 0, box: Box | None = None, method: Method | None = None,
-               progress: Callable[[int], None] | None = None) -> list[Any]:
+               progress: Callable[[int], None] | None = None, scheduler: str | None = None,
+               workers: int | None = None) -> list[Any]:
     """Downsample ``levels`` times by ``factor`` (z, y, x); the implementation behind ``intern.downsample``.
 
     Args:
@@ -53,6 +57,10 @@ def downsample(resource: VolumeResource, *, factor: Sequence[int] = (1, 2, 2), l
         method: ``"mean"`` or ``"mode"``; by default ``"mode"`` for segmentations, ``"mean"`` for images. Integer
             means are rounded down (tinybrain), so they may be 1 below the core's rounded numpy fallback.
         progress: called with 1 as each task finishes.
+        scheduler: with ``dest``, where the tasks run: threads here by default (or ``INTERN_SCHEDULER``),
+            ``"local"`` for a Dask LocalCluster of ``workers`` processes, ``"tcp://..."`` for a cluster, through the
+            core's job runner (:func:`intern.jobs.run_jobs`); source and ``dest`` must then reopen by URI.
+        workers: threads, or Dask worker processes.
 
     Returns:
         Without ``dest``: the new levels as numpy arrays, coarsest last. With ``dest``: the written levels as
@@ -76,7 +84,7 @@ def downsample(resource: VolumeResource, *, factor: Sequence[int] = (1, 2, 2), l
         if progress:
             progress(1)
         return out
-    return _into(region, dest, f, levels, method, progress)
+    return _into(region, dest, f, levels, method, progress, scheduler, workers)
 
 
 def _factor(factor: Sequence[int], levels: int) -> tuple[int, int, int]:
@@ -93,7 +101,8 @@ def _factor(factor: Sequence[int], levels: int) -> tuple[int, int, int]:
 
 # -- into a pyramid -----------------------------------------------------------------------------------------------
 def _into(region: Region, dest: Any, f: tuple[int, int, int], levels: int, method: Method,
-          progress: Callable[[int], None] | None) -> list[Any]:
+          progress: Callable[[int], None] | None, scheduler: str | None = None,
+          workers: int | None = None) -> list[Any]:
     from intern.api import array
 
     target = array(dest)
@@ -133,20 +142,61 @@ def _into(region: Region, dest: Any, f: tuple[int, int, int], levels: int, metho
                              b.stop[:lead] + tuple(-(-s // x) for s, x in zip(b.stop[lead:], f))))
         total = tuple(x**n for x in f)
 
-        def task(ob: Box, source: Any = source, src_scale: int = src_scale, boxes: list[Box] = boxes,
-                 outs: list[Any] = outs, n: int = n, total: tuple[int, ...] = total) -> None:
-            # the block of the stage's first level that makes these whole chunks of its last level
-            ib = _scaled(ob, total, lead).intersection(boxes[0])
-            reduced = reduce_levels(read_box(source, ib, scale=src_scale), f, method, n)
-            for j, (level, data) in enumerate(zip(outs, reduced), start=1):
-                start = ib.start[:lead] + tuple(s // x**j for s, x in zip(ib.start[lead:], f))
-                level.write(Box.from_shape(data.shape, start), data)
+        pieces = list(boxes[-1].split(_task_chunks(last.chunks, total, lead)))
+        stage = _Stage(source.uri, src_scale, boxes[0].start, boxes[0].stop, target.uri, scale + done, n, total, f,
+                       method, lead)
+        sched = scheduler if scheduler is not None else config.scheduler()
+        if sched and sched != "threads":
+            jobs = [(stage, ob.start, ob.stop) for ob in pieces]
+            stats = run_jobs(_run_stage_job, jobs, scheduler=sched, workers=workers,
+                             on_done=(lambda job, _: progress(1)) if progress else None)
+            if stats.failures:
+                raise stats.failures[0].error
+        else:
+            def task(ob: Box, source: Any = source, outs: list[Any] = outs, stage: _Stage = stage) -> None:
+                _stage_task(stage, ob, source, outs)
 
-        run_parallel(task, list(boxes[-1].split(_task_chunks(last.chunks, total, lead))), progress=progress)
+            run_parallel(task, pieces, progress=progress)
         written += outs
         done += n
         source, src_scale, src_box = last.resource, scale + done, boxes[-1]
     return written
+
+
+@dataclass(frozen=True)
+class _Stage:
+    """What every task of one stage shares, as plain data (it travels to Dask workers)."""
+
+    source: str
+    src_scale: int
+    box_start: tuple[int, ...]
+    box_stop: tuple[int, ...]
+    dest: str
+    first: int  # the destination level the stage starts from; it writes first + 1 ... first + n
+    n: int
+    total: tuple[int, ...]
+    factor: tuple[int, int, int]
+    method: str
+    lead: int
+
+
+def _stage_task(stage: _Stage, ob: Box, source: Any, outs: list[Any]) -> None:
+    # the block of the stage's first level that makes these whole chunks of its last level
+    ib = _scaled(ob, stage.total, stage.lead).intersection(Box(stage.box_start, stage.box_stop))
+    reduced = reduce_levels(read_box(source, ib, scale=stage.src_scale), stage.factor, stage.method, stage.n)
+    for j, (level, data) in enumerate(zip(outs, reduced), start=1):
+        start = ib.start[:stage.lead] + tuple(s // x**j for s, x in zip(ib.start[stage.lead:], stage.factor))
+        level.write(Box.from_shape(data.shape, start), data)
+
+
+def _run_stage_job(job: tuple[_Stage, tuple[int, ...], tuple[int, ...]]) -> None:
+    """One task on a Dask worker: reopen source and destination by URI, then as on threads."""
+    import intern
+
+    stage, start, stop = job
+    target = intern.array(stage.dest)
+    outs = [target.at_scale(stage.first + j) for j in range(1, stage.n + 1)]
+    _stage_task(stage, Box(start, stop), intern.open(stage.source), outs)
 
 
 def _scaled(box: Box, factor: Sequence[int], lead: int) -> Box:
