@@ -28,6 +28,7 @@ import zlib
 from typing import Any
 
 import numpy as np
+from _memory import reset_peak, status_mb  # bench/ is on the path of a bench script
 
 FULL = {"shape": (256, 1024, 1024), "cutouts": {"large": "37:201,101:869,77:941", "small": "61:125,300:556,501:757"}}
 QUICK = {"shape": (64, 256, 256), "cutouts": {"large": "9:51,25:217,19:235", "small": "15:31,75:139,125:189"}}
@@ -69,21 +70,6 @@ def build(tmp: str, name: str, data: np.ndarray) -> tuple[str, float, int]:
     return a.uri + ("?cache_bytes=0" if scheme == "zarr" else ""), seconds, stored
 
 
-def _status_mb(field: str) -> float:
-    with open("/proc/self/status") as f:
-        for line in f:
-            if line.startswith(field + ":"):
-                return int(line.split()[1]) * 1024 / 1e6  # kB (KiB) to MB, the unit of the cutout sizes
-    raise RuntimeError(f"/proc/self/status has no {field}")
-
-
-def _reset_peak() -> float:
-    """Reset the process's peak RSS (Linux: clear_refs 5) and return the current RSS, in MB (10^6 bytes)."""
-    with open("/proc/self/clear_refs", "w") as f:
-        f.write("5")
-    return _status_mb("VmRSS")
-
-
 def child(uri: str, cutout: str, repeat: int) -> dict[str, Any]:
     """Run in a fresh process: open, read the cutout (warm-up, then ``repeat`` timed), report time and memory."""
     import intern
@@ -96,11 +82,11 @@ def child(uri: str, cutout: str, repeat: int) -> dict[str, Any]:
     del first
     best, peak = float("inf"), 0.0
     for _ in range(repeat):
-        base = _reset_peak()
+        base = reset_peak()
         t = time.perf_counter()
         block = a.read(box)
         best = min(best, time.perf_counter() - t)
-        peak = max(peak, _status_mb("VmHWM") - base)
+        peak = max(peak, status_mb("VmHWM") - base)
         del block
     return {"seconds": best, "peak_mb": peak, "crc": crc}
 
