@@ -7,7 +7,7 @@ from intern import config, errors
 from intern.uri import parse_uri
 
 
-@pytest.mark.parametrize("cls", [getattr(errors, n) for n in errors.__all__])
+@pytest.mark.parametrize("cls", [getattr(errors, n) for n in errors.__all__ if n != "ErrorBoundary"])
 def test_every_error_pickles_and_is_an_intern_error(cls):
     exc = cls("something went wrong; do this")
     again = pickle.loads(pickle.dumps(exc))
@@ -92,3 +92,30 @@ def test_numbers_that_do_not_fit_are_refused():
     assert isinstance(a[0, 0, 1], np.uint8)
     with pytest.raises(ValueError):
         np.asarray(a, copy=False) if np.lib.NumpyVersion(np.__version__) >= "2.0.0" else a.__array__(copy=False)
+
+
+def test_error_boundary_translates_once_and_keeps_the_cause():
+    def translate(exc, what):
+        return errors.NotFoundError(f"{what}: gone") if isinstance(exc, FileNotFoundError) else exc
+
+    boundary = errors.ErrorBoundary(translate)
+
+    class Volume:
+        uri = "x://vol"
+
+        @boundary.translated
+        def read(self):
+            raise FileNotFoundError("chunk 0.0.0")
+
+        @boundary.translated
+        def other(self):
+            raise KeyError("not ours")
+
+    with pytest.raises(errors.NotFoundError, match="x://vol: gone") as err:
+        Volume().read()
+    assert isinstance(err.value.__cause__, FileNotFoundError)
+    with pytest.raises(KeyError):  # untranslated failures pass unchanged
+        Volume().other()
+    with pytest.raises(errors.NotFoundError, match="opening y: gone"):
+        with boundary.translating("opening y"):
+            raise FileNotFoundError("y")

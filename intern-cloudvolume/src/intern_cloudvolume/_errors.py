@@ -11,12 +11,11 @@ unchanged.
 from __future__ import annotations
 
 import re
-from collections.abc import Callable, Iterator
-from contextlib import contextmanager
-from functools import wraps
+from collections.abc import Callable
 from typing import Any, TypeVar
 
 from intern.errors import (
+    ErrorBoundary,
     InternError,
     InvalidURIError,
     MetadataError,
@@ -94,30 +93,7 @@ def translate(exc: BaseException, what: str) -> BaseException:
     return exc
 
 
-@contextmanager
-def translating(what: str) -> Iterator[None]:
-    """Run a block and raise intern's exception for any backend failure in it (``from`` the original)."""
-    try:
-        yield
-    except Exception as exc:
-        new = translate(exc, what)
-        if new is exc:
-            raise
-        raise new from exc
-
-
-def translated(method: F) -> F:
-    """Decorate a method so that backend failures leave it as intern exceptions naming ``self.uri``."""
-
-    @wraps(method)
-    def wrapper(self: Any, *args: Any, **kwargs: Any) -> Any:
-        # a plain try costs nothing until something fails; reads of single chunks run through here by the thousand
-        try:
-            return method(self, *args, **kwargs)
-        except Exception as exc:
-            new = translate(exc, str(getattr(self, "uri", None) or type(self).__name__))
-            if new is exc:
-                raise
-            raise new from exc
-
-    return wrapper  # type: ignore[return-value]
+# the boundary itself is the core's, shared by every driver: this module only says how each failure translates
+_boundary = ErrorBoundary(translate)
+translating = _boundary.translating
+translated = _boundary.translated

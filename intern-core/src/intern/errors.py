@@ -29,8 +29,14 @@ process pools.
 
 from __future__ import annotations
 
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from functools import wraps
+from typing import Any, TypeVar
+
 __all__ = [
     "AlreadyExistsError",
+    "ErrorBoundary",
     "CapabilityUnavailableError",
     "ConfigError",
     "DTypeError",
@@ -151,3 +157,57 @@ class TransferError(InternError, RuntimeError):
     def __init__(self, message: str, unfinished: tuple[str, ...] = ()):
         super().__init__(message, tuple(unfinished))
         self.unfinished = tuple(unfinished)
+
+
+F = TypeVar("F", bound=Callable[..., Any])
+
+
+class ErrorBoundary:
+    """The one place where a driver's backend exceptions become intern's.
+
+    A driver writes a ``translate(exc, what) -> exception`` function (returning ``exc`` itself to let it pass
+    unchanged) and wraps its entry points::
+
+        boundary = ErrorBoundary(translate)
+
+        class MyVolume:
+            @boundary.translated            # names ``self.uri`` in the message
+            def read(self, box, *, scale=0): ...
+
+        with boundary.translating("opening /data/x"):
+            backend.open("/data/x")
+
+    The new exception is raised ``from`` the original, so the backend's traceback stays visible.
+    """
+
+    def __init__(self, translate: Callable[[BaseException, str], BaseException]) -> None:
+        self.translate = translate
+
+    @contextmanager
+    def translating(self, what: str) -> Iterator[None]:
+        """Run a block; a backend failure in it leaves as intern's exception naming ``what``."""
+        try:
+            yield
+        except Exception as exc:
+            new = self.translate(exc, what)
+            if new is exc:
+                raise
+            raise new from exc
+
+    def translated(self, method: F) -> F:
+        """Decorate a method likewise, naming ``self.uri`` (or the first string argument, or the class)."""
+        translate = self.translate
+
+        @wraps(method)
+        def wrapper(obj: Any, *args: Any, **kwargs: Any) -> Any:
+            # a plain try costs nothing until something fails: chunk reads run through here by the thousand
+            try:
+                return method(obj, *args, **kwargs)
+            except Exception as exc:
+                what = getattr(obj, "uri", None) or (args[0] if args and isinstance(args[0], str) else None)
+                new = translate(exc, str(what or type(obj).__name__))
+                if new is exc:
+                    raise
+                raise new from exc
+
+        return wrapper  # type: ignore[return-value]

@@ -10,13 +10,10 @@ from __future__ import annotations
 
 import asyncio
 import re
-from collections.abc import Callable, Iterator
-from contextlib import contextmanager
-from functools import wraps
-from typing import Any, TypeVar
 
 from intern.errors import (
     AlreadyExistsError,
+    ErrorBoundary,
     InternError,
     NotFoundError,
     PermissionDeniedError,
@@ -25,8 +22,6 @@ from intern.errors import (
 )
 
 __all__ = ["translate", "translated", "translating"]
-
-F = TypeVar("F", bound=Callable[..., Any])
 
 # absl status codes TensorStore puts at the front of its error messages
 _TS_STATUS = re.compile(r"^([A-Z_]+):")
@@ -82,28 +77,8 @@ def _short(exc: BaseException) -> str:
     return str(exc).split(" [tensorstore_spec=")[0]
 
 
-@contextmanager
-def translating(what: str) -> Iterator[None]:
-    """Run a block and raise intern's exception for any backend failure in it (``from`` the original)."""
-    try:
-        yield
-    except Exception as exc:
-        new = translate(exc, what)
-        if new is exc:
-            raise
-        raise new from exc
+# the boundary itself is the core's, shared by every driver: this module only says how each failure translates
+_boundary = ErrorBoundary(translate)
+translating = _boundary.translating
+translated = _boundary.translated
 
-
-def translated(method: F) -> F:
-    """Decorate a driver method so backend failures leave it as intern exceptions naming ``self``'s location."""
-
-    @wraps(method)
-    def wrapper(self: Any, *args: Any, **kwargs: Any) -> Any:
-        with translating(str(getattr(self, "uri", None) or _path_arg(args) or type(self).__name__)):
-            return method(self, *args, **kwargs)
-
-    return wrapper  # type: ignore[return-value]
-
-
-def _path_arg(args: tuple[Any, ...]) -> str | None:
-    return args[0] if args and isinstance(args[0], str) else None
