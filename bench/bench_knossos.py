@@ -28,7 +28,7 @@ import zlib
 from typing import Any
 
 import numpy as np
-from _memory import reset_peak, status_mb  # bench/ is on the path of a bench script
+from _common import em_like, reset_peak, status_mb  # bench/ is on the path of a bench script
 
 FULL = {"shape": (256, 1024, 1024), "cutouts": {"large": "37:201,101:869,77:941", "small": "61:125,300:556,501:757"}}
 QUICK = {"shape": (64, 256, 256), "cutouts": {"large": "9:51,25:217,19:235", "small": "15:31,75:139,125:189"}}
@@ -37,20 +37,6 @@ STORES = {
     "KNOSSOS .png": ("knossos", ".png"),
     "Zarr (intern-zarr, cache off)": ("zarr", None),
 }
-
-
-def em_like(shape: tuple[int, int, int], seed: int = 0) -> np.ndarray:
-    """Smooth cells with dark membranes and grain noise, uint8: compresses about as real EM does."""
-    from scipy import ndimage
-
-    rng = np.random.default_rng(seed)
-    low = tuple(max(4, s // 8) for s in shape)
-    field = ndimage.gaussian_filter(rng.standard_normal(low).astype(np.float32), 1.5)
-    field = ndimage.zoom(field, [s / n for s, n in zip(shape, low)], order=1)[tuple(slice(0, s) for s in shape)]
-    field /= field.std() + 1e-6
-    membrane = np.exp(-((np.abs(np.sin(3.0 * field)) / 0.15) ** 2))
-    img = 150.0 + 30.0 * np.tanh(field) - 90.0 * membrane + rng.normal(0.0, 12.0, shape).astype(np.float32)
-    return np.clip(img, 0, 255).astype(np.uint8)
 
 
 def build(tmp: str, name: str, data: np.ndarray) -> tuple[str, float, int]:
