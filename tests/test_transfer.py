@@ -147,6 +147,27 @@ def test_dask_local_cluster_gives_the_same_bytes(tmp_path):
         np.testing.assert_array_equal(b, data[s])
 
 
+def _freed_memory_kept(_: int) -> bool:
+    from intern import jobs
+
+    return jobs._tuned
+
+
+def test_dask_workers_keep_freed_memory_and_the_caller_is_left_alone():
+    import cloudpickle
+
+    from intern import jobs
+
+    cloudpickle.register_pickle_by_value(sys.modules[__name__])  # the workers cannot import this test module
+    seen: list[bool] = []
+    stats = jobs.run_jobs(_freed_memory_kept, [0, 1, 2, 3], scheduler="local", workers=2,
+                          on_done=lambda _, kept: seen.append(kept))
+    assert stats.done == 4 and seen == [True] * 4
+    seen.clear()
+    jobs.run_jobs(_freed_memory_kept, [0, 1], scheduler="threads", on_done=lambda _, kept: seen.append(kept))
+    assert seen == [False, False], "jobs on threads run in the caller's process, whose allocator stays as it was"
+
+
 def test_transient_failures_are_retried(tmp_path, faulty):
     _, data = _volume(f"zarr://{tmp_path}/f.zarr", shape=(16, 32, 32), chunks=(8, 16, 16), scales=1)
     report = intern.copy(f"faulty://flaky{tmp_path}/f.zarr", "mem://transfer/flaky", chunk=(8, 16, 16), progress=False)

@@ -134,6 +134,23 @@ def test_intern_written_read_by_cloudvolume(tmp_path: Path, encoding: str, dtype
         np.testing.assert_array_equal(np.asarray(cv[...])[..., 0], levels[s].T)
 
 
+def test_rewriting_with_another_compression_leaves_one_file_per_chunk(tmp_path: Path) -> None:
+    from cloudvolume import CloudVolume
+
+    url = f"file://{tmp_path}/recompressed"
+    a = intern.create(f"precomputed://{url}?compress=gzip", shape=(16, 32, 32), dtype="uint16", chunks=(8, 16, 16),
+                      voxel_size=(8, 8, 8))
+    a[...] = 1
+    rewritten = intern.array(f"precomputed://{url}?compress=zstd")
+    rewritten[:8] = 2  # the first layer of chunks only: the others keep their .gz files
+    files = sorted(p.name for p in (tmp_path / "recompressed").rglob("*-*_*-*"))
+    assert len(files) == 8
+    assert sum(f.endswith(".zstd") for f in files) == 4 and sum(f.endswith(".gz") for f in files) == 4
+    expected = np.concatenate([np.full((8, 32, 32), 2), np.full((8, 32, 32), 1)]).astype("uint16")
+    np.testing.assert_array_equal(intern.array(f"precomputed://{url}")[...], expected)
+    np.testing.assert_array_equal(np.asarray(CloudVolume(url, progress=False)[...])[..., 0].T, expected)
+
+
 @pytest.mark.parametrize(("encoding", "dtype"), [("raw", "uint8"), ("raw", "float32"),
                                                  ("compressed_segmentation", "uint64"), ("raw", "uint64")])
 def test_intern_written_read_by_tensorstore(tmp_path: Path, encoding: str, dtype: str) -> None:

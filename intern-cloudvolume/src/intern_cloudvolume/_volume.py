@@ -310,8 +310,10 @@ class PrecomputedVolume:
             except FileNotFoundError:
                 pass
             raise
+        # unlink takes the directory's lock even for a missing name, and every chunk of a scale shares one directory:
+        # look first (a lock-free lookup), so parallel writers of a scale do not queue on five failed unlinks a chunk
         for other in _SUFFIXES:
-            if other != suffix:
+            if other != suffix and os.path.lexists(path + other):
                 try:
                     os.unlink(path + other)
                 except FileNotFoundError:
