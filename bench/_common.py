@@ -1,4 +1,4 @@
-"""What several benchmarks share: EM-like test data, and peak-memory measurement (Linux) in MB."""
+"""What several benchmarks share: EM-like test data, peak-memory measurement (Linux) in MB, and memory warming."""
 
 from __future__ import annotations
 
@@ -33,3 +33,15 @@ def reset_peak() -> float:
     with open("/proc/self/clear_refs", "w") as f:
         f.write("5")
     return status_mb("VmRSS")
+
+
+def warm_memory(gib: float) -> None:
+    """Touch and free ``gib`` GiB, so that the step timed next finds memory the machine has already backed.
+
+    On a virtual machine that returns free memory to its host (virtio free page reporting), pages freed a few seconds
+    ago are faulted back in at a few hundred MB/s on their next use; on the machine these figures come from, a step
+    writing 1 GiB of new files could spend more time there than in the code being measured. Touching the memory just
+    before a step takes that cost out of every contender's timing alike.
+    """
+    block = np.ones(int(gib * 2**30), dtype=np.uint8)  # np.ones writes every page
+    del block

@@ -31,7 +31,7 @@ from typing import Any, Generic, TypeVar
 from . import config
 from .errors import TransientRemoteError
 
-__all__ = ["JobFailure", "JobStats", "run_jobs"]
+__all__ = ["JobFailure", "JobStats", "local_cluster", "run_jobs"]
 
 T = TypeVar("T")
 R = TypeVar("R")
@@ -182,17 +182,36 @@ def _collect(error: BaseException | None, result: Callable[[], tuple[R, int]] | 
     return False
 
 
+def local_cluster(workers: int = 2, **options: Any) -> Any:
+    """The ``dask.distributed.LocalCluster`` that ``scheduler="local"`` starts: ``workers`` processes.
+
+    Each worker runs ``max_workers // workers`` jobs at once (at least one), so the cluster has as many job threads
+    as a threaded run: a job spends part of its time waiting on storage, and with one thread a worker would idle
+    through every read and every write. ``options`` go to ``LocalCluster``. Start one yourself to keep it across
+    several runs, and pass its ``scheduler_address`` as ``scheduler``:
+
+    >>> cluster = local_cluster(2)  # doctest: +SKIP
+    >>> intern.copy(src, dst, scheduler=cluster.scheduler_address)  # doctest: +SKIP
+    """
+    try:
+        from dask.distributed import LocalCluster
+    except ImportError:
+        raise ImportError("a local Dask cluster needs dask.distributed: pip install 'intern-core[dask]'") from None
+    settings = {"n_workers": workers, "threads_per_worker": max(1, config.max_workers() // workers),
+                "processes": True, "dashboard_address": None, **options}
+    return LocalCluster(**settings)
+
+
 def _run_dask(job: _Retrying[T, R], items: Sequence[T], scheduler: str, workers: int | None,
               on_done: Callable[[T, R], None] | None, fail_fast: bool) -> JobStats:
     try:
-        from dask.distributed import Client, LocalCluster, as_completed
+        from dask.distributed import Client, as_completed
     except ImportError:
         raise ImportError("running on a Dask cluster needs dask.distributed: pip install 'intern-core[dask]'") from None
     stats = JobStats()
     cluster = None
     if scheduler == "local":
-        cluster = LocalCluster(n_workers=workers or 2, threads_per_worker=max(1, config.max_workers() // 2),
-                               processes=True, dashboard_address=None)
+        cluster = local_cluster(workers or 2)
         client = Client(cluster)
     else:
         client = Client(scheduler)
