@@ -135,37 +135,36 @@ def test_sigkill_then_rerun_copies_only_what_is_missing(tmp_path, faulty):
     assert not list(journal_dir.glob("*.journal")), "a finished copy leaves no journal"
 
 
-def test_dask_local_cluster_gives_the_same_bytes(tmp_path):
+def _freed_memory_kept(client) -> dict[str, bool]:
+    # a lambda travels by value: the workers need not import this test module
+    return client.run(lambda: __import__("intern.jobs", fromlist=["_tuned"])._tuned)
+
+
+def test_dask_local_cluster_gives_the_same_bytes_and_workers_keep_freed_memory(tmp_path):
+    from dask.distributed import Client
+
+    from intern import jobs
+
     src, data = _volume(f"zarr://{tmp_path}/d.zarr", shape=(32, 96, 96), chunks=(16, 32, 32), scales=2)
     threaded = intern.copy(src.uri, f"zarr://{tmp_path}/threads.zarr", progress=False)
-    on_dask = intern.copy(src.uri, f"zarr://{tmp_path}/dask.zarr", scheduler="local", workers=2, progress=False)
+    cluster = jobs.local_cluster(2)
+    try:
+        with Client(cluster) as client:
+            before = _freed_memory_kept(client)
+            on_dask = intern.copy(src.uri, f"zarr://{tmp_path}/dask.zarr", scheduler=cluster.scheduler_address,
+                                  progress=False)
+            after = _freed_memory_kept(client)
+    finally:
+        cluster.close()
     assert on_dask.chunks == threaded.chunks and on_dask.bytes == threaded.bytes
     for s in range(2):
         a = intern.array(f"zarr://{tmp_path}/threads.zarr", scale=s)[...]
         b = intern.array(f"zarr://{tmp_path}/dask.zarr", scale=s)[...]
         np.testing.assert_array_equal(a, b)
         np.testing.assert_array_equal(b, data[s])
-
-
-def _freed_memory_kept(_: int) -> bool:
-    from intern import jobs
-
-    return jobs._tuned
-
-
-def test_dask_workers_keep_freed_memory_and_the_caller_is_left_alone():
-    import cloudpickle
-
-    from intern import jobs
-
-    cloudpickle.register_pickle_by_value(sys.modules[__name__])  # the workers cannot import this test module
-    seen: list[bool] = []
-    stats = jobs.run_jobs(_freed_memory_kept, [0, 1, 2, 3], scheduler="local", workers=2,
-                          on_done=lambda _, kept: seen.append(kept))
-    assert stats.done == 4 and seen == [True] * 4
-    seen.clear()
-    jobs.run_jobs(_freed_memory_kept, [0, 1], scheduler="threads", on_done=lambda _, kept: seen.append(kept))
-    assert seen == [False, False], "jobs on threads run in the caller's process, whose allocator stays as it was"
+    assert len(before) == 2 and not any(before.values())
+    assert any(after.values()), "a worker that ran copy jobs keeps its freed memory"
+    assert jobs._tuned is False, "the threaded copy ran in this process, whose allocator stays as it was"
 
 
 def test_transient_failures_are_retried(tmp_path, faulty):
