@@ -13,8 +13,8 @@ through the relay to warm the cache, then times (best of N, contenders interleav
   like-for-like comparison: the relay serves from its cache, the store reader from the disk's page cache); and, for
   reference, ``intern.array("zarr://...")[...]`` with intern-zarr's decoded-chunk cache warm (a memory copy).
 
-Latency: C client threads, each with our client, read random cached 512x512x16 cuboids (aligned, so each is one
-request the relay answers from memory); per-request latency p50/p99 over every request.
+Latency: C clients, each a process of its own with our client, read random cached 512x512x16 cuboids (aligned, so
+each is one request the relay answers from memory) at the same time; per-request latency p50/p99 over every request.
 
     python3 bench/bench_boss.py [--size 512] [--repeat 5] [--json results.json] [--quick]
 """
@@ -28,9 +28,9 @@ import platform
 import shutil
 import sys
 import tempfile
-import threading
 import time
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 
@@ -66,36 +66,46 @@ def timed(fn: object) -> float:
     return time.perf_counter() - t
 
 
-def latency(url: str, size: int, threads: int, per_thread: int) -> dict[str, float]:
+def _client(url: str, size: int, seed: int, requests: int, start_at: float, out: Any) -> None:
+    """One load-generating client: its own process, its own HTTP session, ``requests`` random cached cuboids."""
     import intern
     from intern.box import Box
 
     channel = intern.open(f"bossdb://{url}/bench/em/image")
     grid = [(z, y, x) for z in range(0, size, 16) for y in range(0, size, 512) for x in range(0, size, 512)]
+    rng = np.random.default_rng(seed)
+    channel.read(Box((0, 0, 0), (16, min(size, 512), min(size, 512))))  # connect before the clock starts
+    while time.time() < start_at:
+        time.sleep(0.001)
+    mine = []
+    for _ in range(requests):
+        z, y, x = grid[int(rng.integers(len(grid)))]
+        box = Box((z, y, x), (z + 16, min(size, y + 512), min(size, x + 512)))
+        t = time.perf_counter()
+        channel.read(box)
+        mine.append(time.perf_counter() - t)
+    out.put(mine)
+
+
+def latency(url: str, size: int, clients: int, per_client: int) -> dict[str, float]:
+    """Latency of cached cuboid reads with ``clients`` concurrent clients, each a process of its own (as separate
+    users are: clients that are threads of one process would also measure that process's GIL)."""
+    import multiprocessing
+
+    ctx = multiprocessing.get_context("spawn")
+    out = ctx.Queue()
+    start_at = time.time() + 5.0  # every client started, imported and connected
+    procs = [ctx.Process(target=_client, args=(url, size, i, per_client, start_at, out)) for i in range(clients)]
+    for p in procs:
+        p.start()
     samples: list[float] = []
-    lock = threading.Lock()
-
-    def worker(seed: int) -> None:
-        rng = np.random.default_rng(seed)
-        mine = []
-        for _ in range(per_thread):
-            z, y, x = grid[int(rng.integers(len(grid)))]
-            box = Box((z, y, x), (z + 16, min(size, y + 512), min(size, x + 512)))
-            t = time.perf_counter()
-            channel.read(box)
-            mine.append(time.perf_counter() - t)
-        with lock:
-            samples.extend(mine)
-
-    pool = [threading.Thread(target=worker, args=(i,)) for i in range(threads)]
-    start = time.perf_counter()
-    for t in pool:
-        t.start()
-    for t in pool:
-        t.join()
-    wall = time.perf_counter() - start
+    for _ in procs:
+        samples += out.get(timeout=600)
+    wall = time.time() - start_at
+    for p in procs:
+        p.join()
     ms = np.array(samples) * 1000
-    return {"threads": threads, "requests": len(samples), "p50_ms": float(np.percentile(ms, 50)),
+    return {"threads": clients, "requests": len(samples), "p50_ms": float(np.percentile(ms, 50)),
             "p99_ms": float(np.percentile(ms, 99)), "max_ms": float(ms.max()),
             "requests_per_s": len(samples) / wall}
 
@@ -104,7 +114,7 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--size", type=int, default=512, help="edge of the cube (default 512)")
     parser.add_argument("--repeat", type=int, default=5, help="timed rounds after the warm-up (default 5)")
-    parser.add_argument("--threads", default="1,4,8", help="concurrent clients for the latency test")
+    parser.add_argument("--threads", default="1,4,8", help="concurrent clients (processes) for the latency test")
     parser.add_argument("--requests", type=int, default=100, help="cuboid requests per latency client")
     parser.add_argument("--json", metavar="PATH", help="also write the results as JSON")
     parser.add_argument("--quick", action="store_true", help="256^3, 2 rounds, fewer latency requests")
@@ -175,7 +185,7 @@ def main() -> None:
                       "zarr store directly (decoding it; with intern-zarr's decoded-chunk cache warm the direct read "
                       "is a memory copy).", "",
                   "Cached 512x512x16 cuboid cutouts (one request each, answered from the relay's memory tier), "
-                  "latency per request through our client:", "",
+                  "latency per request through our client, each concurrent client a process of its own:", "",
                   "| concurrent clients | requests | p50 (ms) | p99 (ms) | requests/s |", "|---:|---:|---:|---:|---:|"]
         for r in lat:
             lines.append(f"| {r['threads']} | {r['requests']} | {r['p50_ms']:.1f} | {r['p99_ms']:.1f} | "

@@ -15,9 +15,12 @@ destination, nothing is deleted until the end); each run comes just after touchi
 (``_common.warm_memory``: this virtual machine returns freed memory to its host after seconds and faults it back in
 slowly, which would otherwise dominate the figures).
 
+The volumes live on tmpfs (``/dev/shm``) when it has room, so that the figures measure intern rather than the disk;
+``--dir`` puts them elsewhere (the markdown says which).
+
 The figure of merit is copy throughput / the slower of read-only and write-only (target: at least 80 %).
 
-    python3 bench/bench_transfer.py [--size 1024] [--dest precomputed|zarr] [--quick] [--json PATH]
+    python3 bench/bench_transfer.py [--size 1024] [--dest precomputed|zarr] [--dir DIR] [--quick] [--json PATH]
 """
 
 from __future__ import annotations
@@ -50,17 +53,36 @@ def run_step(step, warm_gib: float) -> float:
     return own if own is not None else time.perf_counter() - start
 
 
+def _memory_fs(nbytes: int) -> str | None:
+    """``/dev/shm`` when it can hold ``nbytes`` and more: the figures then measure the code, not the disk."""
+    try:
+        return "/dev/shm" if shutil.disk_usage("/dev/shm").free > 2 * nbytes else None
+    except OSError:
+        return None
+
+
+def _remove(uri: str, fs: str) -> None:
+    """On tmpfs, a destination is deleted once timed (memory); on disk all stay until the end: deleting thousands of
+    files makes creating new ones slower for minutes on some file systems (ext4 without a journal), which would
+    slow the steps after it."""
+    if fs == "tmpfs":
+        shutil.rmtree(uri.split("://")[-1], ignore_errors=True)
+
+
 def main() -> dict:
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     p.add_argument("--size", type=int, default=1024)
     p.add_argument("--dest", choices=["precomputed", "zarr"], default=None,
                    help="destination format (default: precomputed when intern-cloudvolume is installed)")
     p.add_argument("--quick", action="store_true", help="a 256^3 volume")
+    p.add_argument("--dir", help="where the volumes go (default: /dev/shm when it has room, else the temp directory)")
     p.add_argument("--json")
     args = p.parse_args()
     size = 256 if args.quick else args.size
     kind = args.dest or ("precomputed" if "precomputed" in intern.registry.get_registry().schemes else "zarr")
-    root = tempfile.mkdtemp(prefix="bench-transfer-")
+    where = args.dir or _memory_fs(size**3 * 4)
+    root = tempfile.mkdtemp(prefix="bench-transfer-", dir=where)
+    fs = "tmpfs" if where == "/dev/shm" else "disk"
     os.environ.setdefault("INTERN_CACHE_DIR", os.path.join(root, "cache"))
     try:
         shape = (size, size, size)
@@ -91,15 +113,23 @@ def main() -> dict:
             fresh[...]
             return time.perf_counter() - start
 
-        def write() -> None:
-            writer = intern.create(dest_uri(kind, root, f"write-only-{next(written)}"), shape=shape, dtype="uint8",
-                                   chunks=(64, 64, 64), voxel_size=(8, 8, 8))
+        def write() -> float:
+            uri = dest_uri(kind, root, f"write-only-{next(written)}")
+            writer = intern.create(uri, shape=shape, dtype="uint8", chunks=(64, 64, 64), voxel_size=(8, 8, 8))
+            start = time.perf_counter()
             writer[...] = data
+            seconds = time.perf_counter() - start
+            _remove(uri, fs)
+            return seconds
 
         def copy(name: str, **options):
             """A copy's own time (opening and creating the destination are not in it)."""
-            return lambda: intern.copy(src.uri, dest_uri(kind, root, f"{name}-{next(written)}"), progress=False,
-                                       **options).seconds
+            def run() -> float:
+                uri = dest_uri(kind, root, f"{name}-{next(written)}")
+                seconds = intern.copy(src.uri, uri, progress=False, **options).seconds
+                _remove(uri, fs)
+                return seconds
+            return run
 
         steps = {"read-only (zarr)": read, f"write-only ({kind})": write,
                  "copy, threads": copy("threads", verify=False),
@@ -124,7 +154,7 @@ def main() -> dict:
                 ("(starting the LocalCluster and loading the drivers in its workers; not in the copy above)",
                  started)]
         result = {
-            "volume": {"shape": list(shape), "gib": gib, "chunks": [64, 64, 64], "destination": kind},
+            "volume": {"shape": list(shape), "gib": gib, "chunks": [64, 64, 64], "destination": kind, "files_on": fs},
             "seconds": dict(rows),
             "mb_per_s": {k: mb / v for k, v in rows},
             "copy_over_slower": {k: slower / v for k, v in copies.items()},
@@ -132,7 +162,7 @@ def main() -> dict:
         }
         lines = [f"### Transfers: zarr to {kind}", "",
                  f"{'x'.join(map(str, shape))} uint8 ({gib:.2f} GiB) EM-like volume in 64^3 chunks, copied Zarr to "
-                 f"{kind} on {os.cpu_count()} CPUs, the fastest of {REPEATS} rounds of every step. Share = copy throughput / "
+                 f"{kind} on {os.cpu_count()} CPUs, files on {fs}, the fastest of {REPEATS} rounds of every step. Share = copy throughput / "
                  "throughput of the slower of read-only and write-only (target 80 %).", "",
                  "| step | seconds | MB/s | share |", "|---|---:|---:|---:|"]
         for name, secs in rows:
