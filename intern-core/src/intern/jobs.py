@@ -19,8 +19,6 @@ time of a copy.
 
 from __future__ import annotations
 
-import ctypes
-import ctypes.util
 import threading
 import time
 from collections.abc import Callable, Sequence
@@ -76,11 +74,11 @@ def _keep_freed_memory() -> bool:
         if _tuned:
             return False
         _tuned = True
-        name = ctypes.util.find_library("c")
+        import ctypes
+
         try:
-            libc = ctypes.CDLL(name or "libc.so.6")
-            mallopt = libc.mallopt
-        except (OSError, AttributeError):  # not glibc
+            mallopt = ctypes.CDLL(None).mallopt  # the C library this process already runs on
+        except (OSError, AttributeError):  # no mallopt: not glibc
             return False
         # M_MMAP_THRESHOLD = -3, M_TRIM_THRESHOLD = -1 (malloc.h)
         return bool(mallopt(-3, _MMAP_THRESHOLD)) and bool(mallopt(-1, _TRIM_THRESHOLD))
