@@ -99,6 +99,23 @@ def test_units_follow_the_destination_grid(tmp_path):
     assert len(writes) == len(set(writes)) == 2 * 2 * 2  # each destination chunk written once
 
 
+def test_chunks_are_written_from_the_read_data_without_a_gathering_copy(tmp_path):
+    src, data = _volume(f"zarr://{tmp_path}/slab.zarr", shape=(64, 64, 48), chunks=(8, 16, 16), scales=1)
+    dst = intern.create("mem://transfer/slabs", shape=(64, 64, 48), dtype="uint16", chunks=(8, 16, 16))
+    gathered = []
+    original = dst.resource.write
+
+    def spy(box, block, *, scale=0):
+        # a chunk handed over as a view of what was read went straight from the read to the write
+        gathered.append(block.base is None)
+        original(box, block, scale=scale)
+
+    dst.resource.write = spy
+    report = intern.copy(src.uri, dst, progress=False)
+    np.testing.assert_array_equal(dst[...], data[0])
+    assert report.chunks == 1 and len(gathered) == 8 * 4 * 3 and not any(gathered)
+
+
 RESUME_SCRIPT = """
 import sys
 sys.path.insert(0, {here!r})

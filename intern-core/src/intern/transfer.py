@@ -38,6 +38,7 @@ from .api import array as open_array
 from .api import create_like
 from .box import Box
 from .errors import NotFoundError, TransferError
+from .executor import run_parallel
 from .io import read_box, write_box
 from .jobs import run_jobs
 from .metadata import ScaleLevel, VolumeMetadata
@@ -83,6 +84,7 @@ class _Unit:
     start: tuple[int, ...]
     stop: tuple[int, ...]
     verify: bool
+    piece: tuple[int, ...]  # read and written in pieces of this shape (see _piece_shape)
 
     @property
     def box(self) -> Box:
@@ -115,12 +117,42 @@ def _copy_unit(unit: _Unit) -> tuple[int, int | None, bool]:
     """Copy one unit; (bytes, source checksum when verified, whether the destination matched)."""
     src = _array_at(unit.source, unit.scale)
     dst = _array_at(unit.destination, unit.scale)
-    data = read_box(src.resource, unit.box, scale=unit.scale)
-    write_box(dst.resource, unit.box, data, scale=unit.scale)
-    if not unit.verify:  # a checksum costs about a tenth of a local copy: only when it is compared
-        return data.nbytes, None, True
-    crc = _checksum(data)
-    return data.nbytes, crc, _checksum(read_box(dst.resource, unit.box, scale=unit.scale)) == crc
+
+    def copy_piece(piece: Box) -> tuple[int, int | None, bool]:
+        data = read_box(src.resource, piece, scale=unit.scale)
+        write_box(dst.resource, piece, data, scale=unit.scale)
+        if not unit.verify:  # a checksum costs about a tenth of a local copy: only when it is compared
+            return data.nbytes, None, True
+        crc = _checksum(data)
+        return data.nbytes, crc, _checksum(read_box(dst.resource, piece, scale=unit.scale)) == crc
+
+    done = run_parallel(copy_piece, unit.box.split(unit.piece))
+    nbytes = sum(n for n, _, _ in done)
+    if not unit.verify:
+        return nbytes, None, True
+    # the unit's checksum is that of its pieces' checksums, in order: pieces are checked on their own
+    crcs = np.array([crc for _, crc, _ in done], dtype="<u4")
+    return nbytes, zlib.crc32(crcs.tobytes()), all(ok for _, _, ok in done)
+
+
+def _base_shape(dst: ScaleLevel, src: ScaleLevel) -> list[int]:
+    """The smallest unit worth copying: whole destination chunks that cover whole source chunks where that is cheap."""
+    base = []
+    for d, s in zip(dst.chunks, src.chunks):
+        lcm = d * s // math.gcd(d, s)
+        base.append(lcm if lcm <= 4 * max(d, s) else d * -(-s // d))
+    return base
+
+
+def _piece_shape(dst: ScaleLevel, src: ScaleLevel, unit: Sequence[int]) -> tuple[int, ...]:
+    """The pieces a unit is read and written in: the unit's full depth, one base unit wide in y and x.
+
+    Arrays are C-ordered, so each destination chunk of such a piece is one contiguous slab of it when the base is a
+    single chunk wide: nothing is gathered from rows of chunk-width bytes before it is written (without pieces,
+    about a fifth of a local copy's CPU time), and a source on the same grid decodes into whole slabs as well.
+    """
+    base = _base_shape(dst, src)
+    return tuple(min(b, u) if axis >= len(unit) - 2 else u for axis, (b, u) in enumerate(zip(base, unit)))
 
 
 def _unit_shape(dst: ScaleLevel, src: ScaleLevel, itemsize: int, box: Box, chunk: Sequence[int] | None) -> tuple[int, ...]:
@@ -130,12 +162,9 @@ def _unit_shape(dst: ScaleLevel, src: ScaleLevel, itemsize: int, box: Box, chunk
         if len(chunk) != len(dst.chunks) or any(c % d for c, d in zip(chunk, dst.chunks)):
             raise ValueError(f"chunk {chunk} must be a multiple of the destination's chunks {dst.chunks}")
         return chunk
-    unit = []
-    for d, s in zip(dst.chunks, src.chunks):
-        lcm = d * s // math.gcd(d, s)
-        unit.append(lcm if lcm <= 4 * max(d, s) else d * -(-s // d))
-    # grow x first, then y, then z (C order keeps grown units contiguous in most stores) up to the target size
-    for axis in range(len(unit) - 1, len(unit) - 4, -1):
+    unit = _base_shape(dst, src)
+    # grow z first, then y, then x, up to the target size: the deeper a unit, the fewer pieces it has (_piece_shape)
+    for axis in range(max(0, len(unit) - 3), len(unit)):
         while (math.prod(unit) * itemsize * 2 <= _UNIT_BYTES and unit[axis] < box.shape[axis]):
             unit[axis] *= 2
     return tuple(unit)
@@ -247,7 +276,8 @@ def copy(
     for lv in levels:
         region = _level_box(box, scale, lv, s_meta)
         shape = _unit_shape(d_meta.scales[lv], s_meta.scales[lv], s_meta.numpy_dtype.itemsize, region, chunk)
-        units += [_Unit(source.uri, dest.uri, lv, b.start, b.stop, verify) for b in region.split(shape)]
+        piece = _piece_shape(d_meta.scales[lv], s_meta.scales[lv], shape)
+        units += [_Unit(source.uri, dest.uri, lv, b.start, b.stop, verify, piece) for b in region.split(shape)]
 
     header = json.dumps({"source": source.uri, "destination": dest.uri, "box": str(box) if box else None,
                          "scale": scale, "levels": levels, "units": [u.key for u in units[:1]], "n": len(units)})
