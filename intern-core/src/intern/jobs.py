@@ -227,11 +227,13 @@ def _run_dask(job: _Retrying[T, R], items: Sequence[T], scheduler: str, workers:
         futures = client.map(job, list(items), pure=False)
         by_key = {f.key: item for f, item in zip(futures, items)}
         pending = set(futures)
-        for fut in as_completed(futures):
+        # results come with their futures: the client's event loop fetches them as they finish, instead of this
+        # thread asking for each in turn (a blocking round trip per job, a few ms of CPU on a busy machine)
+        for fut, value in as_completed(futures, with_results=True, raise_errors=False):
             pending.discard(fut)
             item = by_key[fut.key]
             error = fut.exception() if fut.status == "error" else None
-            if _collect(error, fut.result if error is None else None, item, stats, on_done, fail_fast):
+            if _collect(error, (lambda v=value: v) if error is None else None, item, stats, on_done, fail_fast):
                 for other in pending:
                     other.cancel()
                 stats.not_started = [by_key[f.key] for f in pending]
