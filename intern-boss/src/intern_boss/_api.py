@@ -198,10 +198,12 @@ class BossAPI:
     def get_cutout(self, route: str, *, dtype: np.dtype, shape: Sequence[int], fmt: str = BLOSC,
                    out: np.ndarray | None = None, params: Mapping[str, Any] | None = None) -> np.ndarray:
         """One cutout, decoded and checked against ``dtype`` and ``shape`` (into ``out`` when it is contiguous)."""
-        resp = self._call(self.volume, "GET", route, accept=fmt, params=params, what=f"cutout {route[7:]}")
+        body = self.transport.fetch(f"{self.volume.base_url}/v1/{route}", token=self.volume.token, accept=fmt,
+                                    params=params, what=f"cutout {route[7:]}")
         if fmt == BLOSC and out is not None and out.flags.c_contiguous:
-            return decode_into(resp.content, out)
-        data = decode(resp.content, fmt, dtype=dtype, shape=shape)
+            return decode_into(body, out)
+        # the other formats' decoders want bytes (and the body's buffer is reused by this thread's next fetch)
+        data = decode(bytes(body), fmt, dtype=dtype, shape=shape)
         if out is not None:
             out[...] = data
             return out

@@ -14,15 +14,12 @@ repos and instances) are retried only when the server cannot have acted: connect
 
 from __future__ import annotations
 
-import http.client
 import random
 import re
-import socket
-import threading
 import time
 from collections.abc import Mapping
 from typing import Any
-from urllib.parse import urlencode, urlsplit
+from urllib.parse import urlencode
 
 import requests
 from requests.adapters import HTTPAdapter
@@ -37,6 +34,7 @@ from intern.errors import (
     RemoteError,
     TransientRemoteError,
 )
+from intern.http import CONNECTION_ERRORS, Connections, read_into
 
 __all__ = ["DvidHTTP", "HTTPSettings"]
 
@@ -89,9 +87,7 @@ class DvidHTTP:
     def __init__(self, base: str, settings: HTTPSettings, *, pool: int) -> None:
         self.base = base.rstrip("/")
         self.settings = settings
-        parts = urlsplit(self.base)
-        self._scheme, self._netloc = parts.scheme, parts.netloc
-        self._local = threading.local()
+        self._conns = Connections(self.base, connect_timeout=settings.connect_timeout, timeout=settings.timeout)
         self.session = requests.Session()
         adapter = HTTPAdapter(pool_connections=1, pool_maxsize=max(pool, 4), max_retries=0)
         self.session.mount("http://", adapter)
@@ -153,15 +149,13 @@ class DvidHTTP:
 
     def _bulk(self, method: str, path: str, params: Mapping[str, Any] | None, body: Any, nbytes: int | None,
               into: memoryview | None) -> bytes | None:
-        # Voxels skip requests: one keep-alive http.client connection per thread reads bodies straight into the
-        # caller's array (recv_into), which halves the client's work on large cutouts. Same retries, same errors.
+        # Voxels skip requests: one kept-alive http.client connection per thread (intern.http) reads bodies straight
+        # into the caller's array, which halves the client's work on large cutouts. Same retries, same errors.
         target = path + ("?" + urlencode(params) if params else "")
         attempt = 0
         while True:
             try:
-                conn = self._connection()
-                conn.request(method, target, body=body, headers={"Accept-Encoding": "identity"})
-                resp = conn.getresponse()
+                resp = self._conns.exchange(method, target, body=body, headers={})
                 if resp.status != 200:
                     text = resp.read().decode("utf-8", "replace")
                     if resp.status in _RETRY_STATUS and attempt < self.settings.retries:
@@ -179,35 +173,16 @@ class DvidHTTP:
                         raise RemoteError(f"DVID at {self.base} sent {len(data)} bytes for {path}, expected "
                                           f"{nbytes}", 200)
                     return data
-                got = 0
-                while got < len(into):
-                    n = resp.readinto(into[got:])
-                    if not n:
-                        raise http.client.IncompleteRead(b"", len(into) - got)
-                    got += n
-                resp.read()  # the (empty) rest, so the connection is ready for the next request
+                read_into(resp, into)
                 return None
             except InternError:
                 raise
-            except (OSError, http.client.HTTPException) as exc:
-                self._drop_connection()
+            except CONNECTION_ERRORS as exc:
+                self._conns.drop()
                 if attempt >= self.settings.retries:
                     raise TransientRemoteError(f"DVID at {self.base} did not answer {method} {path} after "
                                                f"{attempt + 1} attempt(s): {exc!r}") from exc
                 attempt = self._wait(attempt)
-
-    def _connection(self) -> http.client.HTTPConnection:
-        conn = getattr(self._local, "conn", None)
-        if conn is None:
-            cls = _HTTPSConnection if self._scheme == "https" else _HTTPConnection
-            conn = self._local.conn = cls(self._netloc, self.settings.connect_timeout, self.settings.timeout)
-        return conn
-
-    def _drop_connection(self) -> None:
-        conn = getattr(self._local, "conn", None)
-        self._local.conn = None
-        if conn is not None:
-            conn.close()
 
     # -- errors ---------------------------------------------------------------------------------------------------
     def error(self, resp: requests.Response, method: str, path: str) -> InternError:
@@ -233,30 +208,6 @@ class DvidHTTP:
             return TransientRemoteError(f"{where}{said} (retried {self.settings.retries} times; the server is busy "
                                         "or restarting: try again later, or raise [dvid] retries)", status, text)
         return RemoteError(f"{where}{said}", status, text)
-
-
-class _HTTPConnection(http.client.HTTPConnection):
-    """Connects within ``connect_timeout``, then waits up to ``timeout`` for each answer; no Nagle delay."""
-
-    def __init__(self, netloc: str, connect_timeout: float, timeout: float) -> None:
-        super().__init__(netloc, timeout=connect_timeout)
-        self._answer_timeout = timeout
-
-    def connect(self) -> None:
-        super().connect()
-        self.sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
-        self.sock.settimeout(self._answer_timeout)
-
-
-class _HTTPSConnection(http.client.HTTPSConnection):
-    def __init__(self, netloc: str, connect_timeout: float, timeout: float) -> None:
-        super().__init__(netloc, timeout=connect_timeout)
-        self._answer_timeout = timeout
-
-    def connect(self) -> None:
-        super().connect()
-        self.sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
-        self.sock.settimeout(self._answer_timeout)
 
 
 def _never_sent(exc: BaseException) -> bool:

@@ -1,0 +1,148 @@
+"""intern.http against a real server on loopback: bodies, reused buffers, connections a server closed, short bodies."""
+
+from __future__ import annotations
+
+import http.client
+import socket
+import threading
+from collections.abc import Iterator
+
+import pytest
+
+from intern import http as ihttp
+
+
+class RawServer:
+    """Answers each request on a connection with ``bodies[path]``; ``close_after`` answers per connection, then the
+    server closes it without saying so (as a keep-alive timeout does); ``short`` paths send half their body and close."""
+
+    def __init__(self, bodies: dict[str, bytes], *, close_after: int = 0, short: tuple[str, ...] = ()) -> None:
+        self.bodies, self.close_after, self.short = bodies, close_after, short
+        self.connections = 0
+        self.sock = socket.create_server(("127.0.0.1", 0))
+        self.url = f"http://127.0.0.1:{self.sock.getsockname()[1]}"
+        threading.Thread(target=self._accept, daemon=True).start()
+
+    def _accept(self) -> None:
+        while True:
+            try:
+                conn, _ = self.sock.accept()
+            except OSError:
+                return
+            self.connections += 1
+            threading.Thread(target=self._serve, args=(conn,), daemon=True).start()
+
+    def _serve(self, conn: socket.socket) -> None:
+        stream = conn.makefile("rb")
+        answered = 0
+        with conn:
+            while True:
+                line = stream.readline()
+                if not line:
+                    return
+                path = line.split()[1].decode()
+                while stream.readline() not in (b"\r\n", b""):
+                    pass
+                body = self.bodies[path]
+                head = f"HTTP/1.1 200 OK\r\nContent-Length: {len(body)}\r\n\r\n".encode()
+                if path in self.short:
+                    conn.sendall(head + body[: len(body) // 2])
+                    return
+                conn.sendall(head + body)
+                answered += 1
+                if self.close_after and answered >= self.close_after:
+                    return
+
+    def close(self) -> None:
+        self.sock.close()
+
+
+@pytest.fixture
+def bodies() -> dict[str, bytes]:
+    return {"/small": b"x" * 1000, "/big": bytes(range(256)) * 4096, "/other": b"y" * 1000}
+
+
+@pytest.fixture
+def server(bodies) -> Iterator[RawServer]:
+    s = RawServer(bodies)
+    yield s
+    s.close()
+
+
+def test_bodies_arrive_whole_and_the_thread_reuses_its_buffer(server, bodies):
+    conns = ihttp.Connections(server.url, connect_timeout=5, timeout=10)
+    first = ihttp.read_body(conns.exchange("GET", "/big", headers={}))
+    assert bytes(first) == bodies["/big"]
+    second = ihttp.read_body(conns.exchange("GET", "/small", headers={}))
+    assert bytes(second) == bodies["/small"]
+    assert second.obj is first.obj  # the same buffer, paged in once
+    assert server.connections == 1  # and the same connection
+
+
+def test_bodies_over_the_limit_get_their_own_buffer(server, bodies, monkeypatch):
+    monkeypatch.setattr(ihttp, "SCRATCH_LIMIT", 10_000)
+    conns = ihttp.Connections(server.url, connect_timeout=5, timeout=10)
+    small = ihttp.read_body(conns.exchange("GET", "/small", headers={}))
+    big = ihttp.read_body(conns.exchange("GET", "/big", headers={}))
+    assert bytes(big) == bodies["/big"] and big.obj is not small.obj
+    assert bytes(small) == bodies["/small"]  # not overwritten by the big one
+
+
+def test_threads_have_buffers_of_their_own(server, bodies):
+    conns = ihttp.Connections(server.url, connect_timeout=5, timeout=10)
+    views = {}
+
+    def read(path: str) -> None:
+        views[path] = ihttp.read_body(conns.exchange("GET", path, headers={}))
+
+    threads = [threading.Thread(target=read, args=(p,)) for p in ("/small", "/other")]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    assert bytes(views["/small"]) == bodies["/small"] and bytes(views["/other"]) == bodies["/other"]
+    assert server.connections == 2
+
+
+def test_a_connection_the_server_closed_while_idle_is_reopened_at_once(bodies):
+    server = RawServer(bodies, close_after=1)
+    try:
+        conns = ihttp.Connections(server.url, connect_timeout=5, timeout=10)
+        for path in ("/small", "/other", "/big"):
+            assert bytes(ihttp.read_body(conns.exchange("GET", path, headers={}))) == bodies[path]
+        assert server.connections == 3
+    finally:
+        server.close()
+
+
+def test_a_short_body_raises_and_the_next_request_works(bodies):
+    server = RawServer(bodies, short=("/big",))
+    try:
+        conns = ihttp.Connections(server.url, connect_timeout=5, timeout=10)
+        with pytest.raises(http.client.IncompleteRead):
+            ihttp.read_body(conns.exchange("GET", "/big", headers={}))
+        conns.drop()
+        assert bytes(ihttp.read_body(conns.exchange("GET", "/small", headers={}))) == bodies["/small"]
+    finally:
+        server.close()
+
+
+def test_read_into_checks_the_length_and_fills_the_buffer(server, bodies):
+    conns = ihttp.Connections(server.url, connect_timeout=5, timeout=10)
+    target = bytearray(1000)
+    ihttp.read_into(conns.exchange("GET", "/small", headers={}), memoryview(target))
+    assert bytes(target) == bodies["/small"]
+    with pytest.raises(ValueError, match="holds 1000 bytes, 10 were expected"):
+        ihttp.read_into(conns.exchange("GET", "/other", headers={}), memoryview(bytearray(10)))
+    # the mismatched body was read off: the connection still serves
+    assert bytes(ihttp.read_body(conns.exchange("GET", "/other", headers={}))) == bodies["/other"]
+
+
+def test_a_refused_connection_is_a_connection_error_and_urls_are_checked():
+    with socket.create_server(("127.0.0.1", 0)) as s:
+        port = s.getsockname()[1]
+    conns = ihttp.Connections(f"http://127.0.0.1:{port}", connect_timeout=2, timeout=2)
+    with pytest.raises(ihttp.CONNECTION_ERRORS):
+        conns.exchange("GET", "/", headers={})
+    with pytest.raises(ValueError, match="not an http"):
+        ihttp.Connections("ftp://example.org", connect_timeout=1, timeout=1)
