@@ -114,7 +114,7 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--size", type=int, default=512, help="edge of the cube (default 512)")
     parser.add_argument("--repeat", type=int, default=5, help="timed rounds after the warm-up (default 5)")
-    parser.add_argument("--threads", default="1,4,8", help="concurrent clients (processes) for the latency test")
+    parser.add_argument("--threads", default="1,2,4,8", help="concurrent clients (processes) for the latency test")
     parser.add_argument("--requests", type=int, default=100, help="cuboid requests per latency client")
     parser.add_argument("--json", metavar="PATH", help="also write the results as JSON")
     parser.add_argument("--quick", action="store_true", help="256^3, 2 rounds, fewer latency requests")
