@@ -138,10 +138,7 @@ class Transport:
                     self._wait(attempt, None)
                     attempt += 1
                     continue
-                tries = f" after {attempt + 1} tries" if attempt else ""
-                raise TransientRemoteError(
-                    f"{label}: no answer from {conns.origin}{tries} ({_reason(exc)}); check that the server is up "
-                    "and reachable, or raise [bossdb] retries/timeout") from None
+                raise _no_answer(label, conns.origin, attempt, exc) from None
             if reply.status_code in _RETRY_STATUS and attempt < self.options.retries:
                 self._wait(attempt, reply.headers.get("Retry-After"))
                 attempt += 1
@@ -193,10 +190,7 @@ class Transport:
                     self._wait(attempt, None)
                     attempt += 1
                     continue
-                tries = f" after {attempt + 1} tries" if attempt else ""
-                raise TransientRemoteError(
-                    f"{label}: no answer from {_origin(url)}{tries} ({_reason(exc)}); check that the server is up "
-                    "and reachable, or raise [bossdb] retries/timeout") from None
+                raise _no_answer(label, _origin(url), attempt, exc) from None
             if reply.status_code in ok:
                 return reply
             if reply.status_code in _RETRY_STATUS and idempotent and attempt < opts.retries:
@@ -218,6 +212,12 @@ class Transport:
 def _origin(url: str) -> str:
     scheme, _, rest = url.partition("://")
     return f"{scheme}://{rest.split('/', 1)[0]}"
+
+
+def _no_answer(label: str, origin: str, attempt: int, exc: BaseException) -> TransientRemoteError:
+    tries = f" after {attempt + 1} tries" if attempt else ""
+    return TransientRemoteError(f"{label}: no answer from {origin}{tries} ({_reason(exc)}); check that the server is "
+                                "up and reachable, or raise [bossdb] retries/timeout")
 
 
 def _refused(exc: BaseException) -> bool:

@@ -37,28 +37,25 @@ _STALE = (http.client.RemoteDisconnected, BrokenPipeError, ConnectionResetError,
 _scratch = threading.local()
 
 
-class _HTTPConnection(http.client.HTTPConnection):
+class _Timeouts:
     """Connects within ``connect_timeout``, then waits up to ``answer_timeout`` for each answer; no Nagle delay."""
 
     def __init__(self, netloc: str, connect_timeout: float, answer_timeout: float) -> None:
-        super().__init__(netloc, timeout=connect_timeout)
+        super().__init__(netloc, timeout=connect_timeout)  # type: ignore[call-arg]
         self._answer_timeout = answer_timeout
 
     def connect(self) -> None:
-        super().connect()
-        self.sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
-        self.sock.settimeout(self._answer_timeout)
+        super().connect()  # type: ignore[misc]
+        self.sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)  # type: ignore[attr-defined]
+        self.sock.settimeout(self._answer_timeout)  # type: ignore[attr-defined]
 
 
-class _HTTPSConnection(http.client.HTTPSConnection):
-    def __init__(self, netloc: str, connect_timeout: float, answer_timeout: float) -> None:
-        super().__init__(netloc, timeout=connect_timeout)
-        self._answer_timeout = answer_timeout
+class _HTTPConnection(_Timeouts, http.client.HTTPConnection):
+    pass
 
-    def connect(self) -> None:
-        super().connect()
-        self.sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
-        self.sock.settimeout(self._answer_timeout)
+
+class _HTTPSConnection(_Timeouts, http.client.HTTPSConnection):
+    pass
 
 
 class Connections:
