@@ -3,9 +3,11 @@
 Every request of the client goes through :meth:`Transport.request`, except cutout reads, which go through
 :meth:`Transport.fetch`. Threads share one ``requests.Session`` whose connection pool is as large as intern's thread
 pool. Cutout reads skip ``requests``: each thread keeps one ``http.client`` connection per server and reads bodies
-into a buffer it reuses (:mod:`intern.http`). That took a cached 4 MiB cuboid from about 6.6 to 2 ms of client CPU. A dropped connection, a timeout, a 5xx or a 429 is retried with exponential backoff (the wait doubles, with
-jitter, and follows ``Retry-After`` when the server sends one); requests that are not idempotent (creating a
-resource) are retried only when the connection could not be made at all, so nothing is created twice.
+into a buffer it reuses (:mod:`intern.http`). That took a cached 4 MiB cuboid from about 6.6 to 2 ms of client CPU.
+
+A dropped connection, a timeout, a 5xx or a 429 is retried with exponential backoff (the wait doubles, with jitter,
+and follows ``Retry-After`` when the server sends one); requests that are not idempotent (creating a resource) are
+retried only when the connection could not be made at all, so nothing is created twice.
 
 Failures leave here as :mod:`intern.errors` exceptions, with the server's own message (the ``message`` of a Boss
 error body) and what to do about it.

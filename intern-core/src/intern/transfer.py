@@ -152,7 +152,8 @@ def _piece_shape(dst: ScaleLevel, src: ScaleLevel, unit: Sequence[int]) -> tuple
     about a fifth of a local copy's CPU time), and a source on the same grid decodes into whole slabs as well.
     """
     base = _base_shape(dst, src)
-    return tuple(min(b, u) if axis >= len(unit) - 2 else u for axis, (b, u) in enumerate(zip(base, unit)))
+    across = len(unit) - 2  # the y and x axes
+    return tuple(min(b, u) if axis >= across else u for axis, (b, u) in enumerate(zip(base, unit)))
 
 
 def _unit_shape(dst: ScaleLevel, src: ScaleLevel, itemsize: int, box: Box, chunk: Sequence[int] | None) -> tuple[int, ...]:
