@@ -1,9 +1,11 @@
-"""The client's retry policy against a real, misbehaving server: a proxy on loopback in front of the lab relay that
-answers 503, or stalls, a set number of times before it forwards."""
+"""The client's retry policy (and a relay's answers) against a real, misbehaving server: a proxy on loopback in front
+of the lab relay that answers 503, or stalls, a set number of times before it forwards."""
 
 from __future__ import annotations
 
+import time
 from collections.abc import Iterator
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -58,3 +60,35 @@ def test_no_server_is_a_transient_error_naming_it(monkeypatch: pytest.MonkeyPatc
 def test_not_found_is_not_retried(proxy: FaultyProxy) -> None:
     with pytest.raises(NotFoundError):
         intern.open("bossdb://lab/em/absent", retries=3)
+
+
+def test_cached_cuboids_are_answered_while_the_upstream_stalls(proxy: FaultyProxy, lab: Lab, tmp_path: Path) -> None:
+    """A relay with one request thread, waiting on a stalled upstream, still answers a cuboid it holds in memory."""
+    import threading
+
+    from _bosstest import relay_env
+
+    from intern.box import Box
+    from intern_boss.relay import RelayProcess
+
+    front = RelayProcess({"f/em/image": f"bossdb://{proxy.url}/lab/em/image"}, cache_dir=tmp_path / "cache",
+                         args=["--threads", "1"], env={**relay_env(tmp_path), "INTERN_TOKEN": TOKEN},
+                         log=tmp_path / "front.log").start()
+    try:
+        channel = intern.open(f"bossdb://{front.url}/f/em/image")
+        image = lab.data["image"]
+        cached = Box((16, 0, 0), (32, 512, 512))  # exactly one Boss cuboid
+        np.testing.assert_array_equal(channel.read(cached), image[cached.to_slices()])
+        proxy.stall, proxy.stall_s = 1, 3.0
+        before = proxy.cutouts
+        slow: dict[str, np.ndarray] = {}
+        reader = threading.Thread(target=lambda: slow.update(data=channel.read(Box((0, 0, 512), (16, 512, 600)))))
+        reader.start()
+        while proxy.cutouts == before:  # the front's only request thread now waits on the stalled upstream
+            time.sleep(0.01)
+        np.testing.assert_array_equal(channel.read(cached), image[cached.to_slices()])
+        assert reader.is_alive(), "the cached cuboid waited for the stalled upstream read"
+        reader.join(30)
+        np.testing.assert_array_equal(slow["data"], image[0:16, 0:512, 512:600])
+    finally:
+        front.close()

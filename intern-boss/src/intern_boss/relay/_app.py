@@ -28,7 +28,7 @@ import re
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, overload
 from urllib.parse import parse_qsl, unquote
 
 import numpy as np
@@ -62,6 +62,10 @@ class Request:
     query: dict[str, str]
     headers: dict[str, str]
     body: bytes = b""
+
+
+class _Later(Exception):
+    """A quick answer would need more than the event loop should do: a worker thread answers."""
 
 
 @dataclass
@@ -140,7 +144,9 @@ class RelayApp:
             request = Request(scope["method"], _SLASHES.sub("/", unquote(scope["path"])),
                               dict(parse_qsl(scope.get("query_string", b"").decode("latin-1"), keep_blank_values=True)),
                               headers, body)
-            response = await asyncio.get_running_loop().run_in_executor(self._pool, self.handle, request)
+            response = self.handle(request, quick=True)
+            if response is None:
+                response = await asyncio.get_running_loop().run_in_executor(self._pool, self.handle, request)
         except BossHTTPError as exc:
             response = _error(exc.status, exc.code, exc.message)
         await send({"type": "http.response.start", "status": response.status,
@@ -173,15 +179,31 @@ class RelayApp:
                 return b"".join(chunks)
 
     # -- dispatch -------------------------------------------------------------------------------------------------
-    def handle(self, request: Request) -> Response:
-        """Answer one request (runs in a worker thread)."""
+    @overload
+    def handle(self, request: Request) -> Response: ...
+    @overload
+    def handle(self, request: Request, *, quick: bool) -> Response | None: ...
+
+    def handle(self, request: Request, *, quick: bool = False) -> Response | None:
+        """Answer one request (in a worker thread).
+
+        With ``quick``, on the event loop: answer only what needs neither the upstream, nor the disk's data, nor an
+        assembled array (a refusal, or exactly one cuboid held in memory), and return ``None`` for the rest. A cached
+        cuboid is the commonest request; handing it to a thread and back costs more than answering it.
+        """
         try:
             self._authenticate(request)
             for pattern, name in _ROUTES:
                 m = pattern.match(request.path)
                 if m:
-                    return self._dispatch(name, request, {k: v for k, v in m.groupdict().items() if v is not None})
+                    args = {k: v for k, v in m.groupdict().items() if v is not None}
+                    if quick and (name != "cutout" or request.method != "GET"
+                                  or not self._channel(args["c"], args["e"], args["ch"]).opened):
+                        return None
+                    return self._dispatch(name, request, args, quick=quick)
             raise BossHTTPError(404, ErrorCode.INVALID_URL, f"no Boss route is {request.path}")
+        except _Later:
+            return None
         except BossHTTPError as exc:
             return _error(exc.status, exc.code, exc.message)
         except BodyError as exc:
@@ -212,8 +234,10 @@ class RelayApp:
         if not any(hmac.compare_digest(given, t) for t in self._tokens):
             raise BossHTTPError(403, ErrorCode.MISSING_PERMISSION, "the token is not one this relay accepts")
 
-    def _dispatch(self, name: str, request: Request, args: dict[str, str]) -> Response:
+    def _dispatch(self, name: str, request: Request, args: dict[str, str], *, quick: bool = False) -> Response:
         write = _WRITES.get(name)
+        if quick:
+            return self._get_cutout(request, quick=True, **args)
         if request.method == "GET" and name != "to_black":
             return getattr(self, f"_get_{name}")(request, **args)
         if write == request.method:
@@ -373,13 +397,18 @@ class RelayApp:
             raise BossHTTPError(400, ErrorCode.INVALID_ARGUMENT, "filter applies to annotation channels only")
         return ids
 
-    def _get_cutout(self, request: Request, c: str, e: str, ch: str, rest: str) -> Response:
+    def _get_cutout(self, request: Request, c: str, e: str, ch: str, rest: str, *, quick: bool = False) -> Response:
         served = self._channel(c, e, ch)
         res, box, timed = self._region(served, rest)
         ids = self._query(request, served, res)
         fmt = _accept(request.headers.get("accept"))
         if fmt == JPEG and (served.geometry().dtype != "uint8" or timed):
             raise BossHTTPError(400, ErrorCode.DATATYPE_NOT_SUPPORTED, "image/jpeg serves uint8 (z, y, x) cutouts only")
+        if quick:
+            payload = served.memory_answer(res, box) if fmt == BLOSC and ids is None else None
+            if payload is None:
+                raise _Later
+            return Response(200, payload, BLOSC)
         items = served.payloads(res, box)
         if fmt == BLOSC and ids is None and len(items) == 1 and items[0][0] == box:
             return Response(200, items[0][1], BLOSC)  # exactly one cuboid: its cached buffer is the answer

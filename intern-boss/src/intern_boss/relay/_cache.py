@@ -191,12 +191,14 @@ class DiskTier:
         except FileNotFoundError:
             pass
 
-    def touch_if_due(self, path: Path, last: float) -> bool:
-        """Refresh a file's LRU time when the memory tier has kept it hot for a while; True when it did."""
-        if time.monotonic() - last < _TOUCH_EVERY:
-            return False
+    @staticmethod
+    def touch_due(last: float) -> bool:
+        """Whether a file the memory tier has kept hot since ``last`` should have its LRU time refreshed."""
+        return time.monotonic() - last >= _TOUCH_EVERY
+
+    def touch(self, path: Path) -> None:
+        """Refresh a file's LRU time (a file that is gone is ignored)."""
         self._touch(path)
-        return True
 
     # -- budget ---------------------------------------------------------------------------------------------------
     def _touch(self, path: Path) -> None:

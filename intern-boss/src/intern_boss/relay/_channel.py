@@ -160,6 +160,11 @@ class ServedChannel:
             tmp.write_text(geometry.to_json())
             os.replace(tmp, saved)
 
+    @property
+    def opened(self) -> bool:
+        """Whether the geometry is known, so that answering from the cache waits on no lock and no upstream."""
+        return self._geometry is not None
+
     def geometry(self) -> Geometry:
         """The channel's geometry: from the upstream, else as saved by an earlier run.
 
@@ -167,6 +172,9 @@ class ServedChannel:
             UpstreamUnavailable: neither is available.
             MetadataError: the upstream is not a volume a Boss channel can be.
         """
+        geometry = self._geometry  # set once and never cleared, so read without the lock (the event loop reads it)
+        if geometry is not None:
+            return geometry
         with self._lock:
             if self._geometry is None:
                 self._open()
@@ -197,17 +205,13 @@ class ServedChannel:
     # -- cuboids ------------------------------------------------------------------------------------------------------
     def cuboids(self, res: int, box: Box) -> list[tuple[tuple[int, ...], Box]]:
         """(key, cuboid box) of every cuboid ``box`` touches; boxes are (t, z, y, x) in frame voxels, clipped."""
-        level = self.geometry().levels[res]
-        frame = Box((0, *level.offset), (self._times(), *(o + n for o, n in zip(level.offset, level.shape))))
+        frame = _frame(self.geometry(), res)
         out = []
         for idx in box.chunk_indices((1, *CUBOID)):
             start = tuple(i * c for i, c in zip(idx, (1, *CUBOID)))
             cub = Box(start, tuple(s + c for s, c in zip(start, (1, *CUBOID)))).intersection(frame)
             out.append(((self.index, res, *idx), cub))
         return out
-
-    def _times(self) -> int:
-        return self.geometry().times or 1
 
     def _parts(self, key: tuple[int, ...]) -> tuple[str, ...]:
         _, res, t, z, y, x = key
@@ -217,23 +221,47 @@ class ServedChannel:
         return cub.size * np.dtype(self.geometry().dtype).itemsize
 
     def _cached(self, key: tuple[int, ...], cub: Box) -> bytes | None:
+        payload = self._from_memory(key)
+        if payload is not None or self.disk is None:
+            return payload
+        got = self.disk.read(self.disk.path(self._parts(key)), self._nbytes(cub))
+        if got is None:
+            return None
+        self.memory.put(key, got[0], got[1])
+        self.stats.add(disk_hits=1)
+        return got[0]
+
+    def _from_memory(self, key: tuple[int, ...]) -> bytes | None:
+        """A cuboid's buffer from the memory tier; the disk is looked at only to check a token or refresh the LRU."""
         entry = self.memory.get(key)
-        path = self.disk.path(self._parts(key)) if self.disk else None
-        if entry is not None:
-            if self.check_disk and self.disk.token(path) != entry.token:  # type: ignore[union-attr, arg-type]
+        if entry is None:
+            return None
+        disk = self.disk
+        if disk is not None and (self.check_disk or disk.touch_due(entry.touched)):
+            path = disk.path(self._parts(key))
+            if self.check_disk and disk.token(path) != entry.token:
                 self.memory.drop(key)  # another worker wrote or dropped it
-            else:
-                if path is not None and self.disk.touch_if_due(path, entry.touched):  # type: ignore[union-attr]
-                    entry.touched = time.monotonic()
-                self.stats.add(memory_hits=1)
-                return entry.payload
-        if path is not None:
-            got = self.disk.read(path, self._nbytes(cub))  # type: ignore[union-attr]
-            if got is not None:
-                self.memory.put(key, got[0], got[1])
-                self.stats.add(disk_hits=1)
-                return got[0]
-        return None
+                return None
+            if disk.touch_due(entry.touched):
+                disk.touch(path)
+                entry.touched = time.monotonic()
+        self.stats.add(memory_hits=1)
+        return entry.payload
+
+    def memory_answer(self, res: int, box: Box) -> bytes | None:
+        """The buffer of ``box`` when it is exactly one cuboid held in memory, else ``None``.
+
+        Takes no lock a slow upstream could hold, and touches the disk at most for a token check or an LRU refresh,
+        so the relay answers it on its event loop.
+        """
+        geometry = self._geometry
+        if geometry is None:
+            return None
+        idx = tuple(s // c for s, c in zip(box.start, (1, *CUBOID)))
+        start = tuple(i * c for i, c in zip(idx, (1, *CUBOID)))
+        if Box(start, tuple(s + c for s, c in zip(start, (1, *CUBOID)))).intersection(_frame(geometry, res)) != box:
+            return None
+        return self._from_memory((self.index, res, *idx))
 
     def _store(self, key: tuple[int, ...], cub: Box, payload: bytes, generation: int) -> None:
         with self._lock:
@@ -385,3 +413,9 @@ class ServedChannel:
             self.memory.drop(key)
             if self.disk is not None:
                 self.disk.drop(self.disk.path(self._parts(key)))
+
+
+def _frame(geometry: Geometry, res: int) -> Box:
+    """The (t, z, y, x) frame box of resolution ``res``."""
+    level = geometry.levels[res]
+    return Box((0, *level.offset), (geometry.times or 1, *(o + n for o, n in zip(level.offset, level.shape))))
