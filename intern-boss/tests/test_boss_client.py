@@ -174,3 +174,48 @@ def test_writes_and_zero_blocks(as_lab: Lab) -> None:
     before[20:22, 10:30, 10:30] = 0
     np.testing.assert_array_equal(a[...], before)
     assert ch.downsample_status()["status"] == "NOT_DOWNSAMPLED"
+
+
+
+def test_cutouts_through_an_http_proxy(lab: Lab, monkeypatch: pytest.MonkeyPatch) -> None:
+    """With HTTP_PROXY set, cutouts go through the proxy (and requests) and decode as on the direct path."""
+    import threading
+    from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+
+    import requests
+
+    seen: list[str] = []
+
+    class Forward(BaseHTTPRequestHandler):
+        protocol_version = "HTTP/1.1"
+
+        def log_message(self, *args: object) -> None:
+            pass
+
+        def do_GET(self) -> None:  # noqa: N802 - the base class's name
+            seen.append(self.path)  # a forward proxy is asked for absolute URLs
+            with requests.Session() as session:
+                session.trust_env = False
+                answer = session.get(self.path, headers=dict(self.headers), timeout=30)
+            self.send_response(answer.status_code)
+            self.send_header("Content-Type", answer.headers.get("Content-Type", "application/json"))
+            self.send_header("Content-Length", str(len(answer.content)))
+            self.end_headers()
+            self.wfile.write(answer.content)
+
+    server = ThreadingHTTPServer(("127.0.0.1", 0), Forward)
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    try:
+        monkeypatch.setenv("HTTP_PROXY", f"http://127.0.0.1:{server.server_address[1]}")
+        monkeypatch.delenv("NO_PROXY", raising=False)
+        monkeypatch.delenv("no_proxy", raising=False)
+        # remotes are kept per server, with their proxy settings: name the relay in a way no other test does
+        base = f"http://localhost:{lab.relay.port}"
+        for name in ("image", "labels"):  # noisy voxels stored as they are, and labels blosc compresses
+            a = intern.array(f"bossdb://{base}/lab/em/{name}", token=TOKEN)
+            np.testing.assert_array_equal(a[0:16, 0:512, 0:512], lab.data[name][0:16, 0:512, 0:512])
+        assert any("/v1/cutout/lab/em/image/" in p for p in seen)
+        assert all(p.startswith(f"{base}/") for p in seen)
+    finally:
+        server.shutdown()
+        server.server_close()

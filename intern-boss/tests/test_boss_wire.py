@@ -13,7 +13,20 @@ from hypothesis.extra import numpy as hnp
 
 from intern.errors import ConfigError
 from intern_boss._config import ClientOptions
-from intern_boss._wire import BLOSC, BLOSC_PYTHON, NPYGZ, BodyError, decode, decode_into, encode, parse_range
+from intern_boss._api import _read_blosc_into
+from intern_boss._http import _InMemory
+from intern_boss._wire import (
+    BLOSC,
+    BLOSC_HEADER,
+    BLOSC_PYTHON,
+    NPYGZ,
+    BodyError,
+    decode,
+    decode_into,
+    encode,
+    parse_range,
+    stored_size,
+)
 
 DTYPES = st.sampled_from(["uint8", "uint16", "uint32", "uint64", "int16", "float32"])
 
@@ -35,6 +48,38 @@ def test_decode_into_a_view() -> None:
     np.testing.assert_array_equal(out[1:3], block)
     with pytest.raises(ValueError, match="contiguous"):
         decode_into(encode(block[:, :, :3]), out[1:3, :, :3])
+
+
+@settings(max_examples=40, deadline=None)
+@given(data=st.data(), noisy=st.booleans())
+def test_blosc_bodies_read_into_the_output(data: st.DataObject, noisy: bool) -> None:
+    """Noisy voxels (which blosc stores as they are) and smooth ones (which it compresses) read back alike."""
+    dtype = data.draw(DTYPES)
+    shape = data.draw(hnp.array_shapes(min_dims=3, max_dims=3, min_side=1, max_side=40))
+    seed = data.draw(st.integers(0, 2**32 - 1))
+    if noisy:  # random bytes
+        nbytes = int(np.prod(shape)) * np.dtype(dtype).itemsize
+        array = np.random.default_rng(seed).integers(0, 256, nbytes, np.uint8).view(dtype).reshape(shape)
+    else:
+        array = np.full(shape, 7, dtype)
+    body = encode(array)
+    size = stored_size(body[:BLOSC_HEADER])
+    assert size is None or (size == array.nbytes and body[BLOSC_HEADER:] == array.tobytes())
+    if noisy and array.nbytes >= 4096:
+        assert size == array.nbytes  # blosc cannot shrink these: the direct path is the one taken
+    out = np.empty(shape, dtype)
+    assert _read_blosc_into(_InMemory(body), out) is out
+    np.testing.assert_array_equal(out, array)
+
+
+def test_lying_uncompressed_bodies_are_refused() -> None:
+    array = np.random.default_rng(0).integers(0, 256, (2, 64, 64), np.uint8)
+    body = encode(array)
+    assert stored_size(body[:BLOSC_HEADER]) == array.nbytes
+    with pytest.raises(BodyError, match="header says"):  # cut short: its header promises more
+        _read_blosc_into(_InMemory(body[:-10]), np.empty(array.shape, np.uint8))
+    with pytest.raises(BodyError, match="needs 8000"):  # whole, but not the size of the cutout
+        _read_blosc_into(_InMemory(body), np.empty((2, 40, 100), np.uint8))
 
 
 def test_lying_bodies_are_refused() -> None:

@@ -138,6 +138,23 @@ def test_read_into_checks_the_length_and_fills_the_buffer(server, bodies):
     assert bytes(ihttp.read_body(conns.exchange("GET", "/other", headers={}))) == bodies["/other"]
 
 
+def test_a_body_can_be_read_in_two_parts(server, bodies):
+    """The caller reads a header itself, then the rest into a buffer of its choosing, or whole with the header."""
+    conns = ihttp.Connections(server.url, connect_timeout=5, timeout=10)
+    resp = conns.exchange("GET", "/small", headers={})
+    head = resp.read(16)
+    rest = bytearray(len(bodies["/small"]) - 16)
+    ihttp.read_into(resp, memoryview(rest), start=16)
+    assert head + rest == bodies["/small"]
+    resp = conns.exchange("GET", "/small", headers={})
+    with pytest.raises(ValueError, match="holds 984 bytes after the first 16, 1000 were expected"):
+        ihttp.read_into(resp, memoryview(bytearray(1000)), start=16)
+    resp = conns.exchange("GET", "/big", headers={})
+    assert bytes(ihttp.read_body(resp, head=resp.read(16))) == bodies["/big"]
+    resp = conns.exchange("GET", "/small", headers={})  # the connection was left ready after each
+    assert bytes(ihttp.read_body(resp, head=resp.read(999))) == bodies["/small"]
+
+
 def test_a_refused_connection_is_a_connection_error_and_urls_are_checked():
     with socket.create_server(("127.0.0.1", 0)) as s:
         port = s.getsockname()[1]

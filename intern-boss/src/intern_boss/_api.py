@@ -13,10 +13,11 @@ from typing import Any
 import numpy as np
 
 from intern.errors import InvalidURIError
+from intern.http import read_body, read_into
 
 from ._config import Endpoint
 from ._http import Transport
-from ._wire import BLOSC, decode, decode_into, format_range
+from ._wire import BLOSC, BLOSC_HEADER, decode, decode_into, format_range, stored_size
 
 __all__ = ["BossAPI", "split_path"]
 
@@ -198,10 +199,11 @@ class BossAPI:
     def get_cutout(self, route: str, *, dtype: np.dtype, shape: Sequence[int], fmt: str = BLOSC,
                    out: np.ndarray | None = None, params: Mapping[str, Any] | None = None) -> np.ndarray:
         """One cutout, decoded and checked against ``dtype`` and ``shape`` (into ``out`` when it is contiguous)."""
-        body = self.transport.fetch(f"{self.volume.base_url}/v1/{route}", token=self.volume.token, accept=fmt,
-                                    params=params, what=f"cutout {route[7:]}")
+        url, what = f"{self.volume.base_url}/v1/{route}", f"cutout {route[7:]}"
         if fmt == BLOSC and out is not None and out.flags.c_contiguous:
-            return decode_into(body, out)
+            return self.transport.fetch(url, token=self.volume.token, accept=fmt, params=params, what=what,
+                                        read=lambda resp: _read_blosc_into(resp, out))
+        body = self.transport.fetch(url, token=self.volume.token, accept=fmt, params=params, what=what)
         # the other formats' decoders want bytes (and the body's buffer is reused by this thread's next fetch)
         data = decode(bytes(body), fmt, dtype=dtype, shape=shape)
         if out is not None:
@@ -215,6 +217,16 @@ class BossAPI:
 
     def to_black(self, route: str) -> None:
         self._call(self.volume, "PUT", route, ok=(200,), what=f"zero {route[7:]}")
+
+
+def _read_blosc_into(resp: Any, out: np.ndarray) -> np.ndarray:
+    """A blosc body into ``out``. Voxels blosc could not compress (noisy EM often) are stored as they are after its
+    header: those go from the socket straight into ``out``, with no buffer and no decompression between."""
+    head = resp.read(BLOSC_HEADER)
+    if stored_size(head) == out.nbytes and resp.getheader("Content-Length") == str(BLOSC_HEADER + out.nbytes):
+        read_into(resp, memoryview(out.reshape(-1).view(np.uint8)), start=BLOSC_HEADER)
+        return out
+    return decode_into(read_body(resp, head=head), out)
 
 
 def _ranges(ranges_xyz: Sequence[tuple[int, int]], time_range: tuple[int, int] | None) -> str:

@@ -15,13 +15,14 @@ error body) and what to do about it.
 
 from __future__ import annotations
 
+import io
 import json
 import random
 import threading
 import time
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, TypeVar
 from urllib.parse import urlencode
 
 import requests
@@ -46,6 +47,14 @@ _MAX_WAIT = 30.0
 # failures while the body is read (stream=True) come from urllib3 itself, not wrapped by requests
 urllib3_errors = (ProtocolError, ReadTimeoutError, _Urllib3Error)
 _RETRY_STATUS = frozenset({429, 500, 502, 503, 504})
+T = TypeVar("T")
+
+
+class _InMemory(io.BytesIO):
+    """A body already read whole, readable as :mod:`intern.http`'s readers read an ``http.client`` answer."""
+
+    def getheader(self, name: str, default: str | None = None) -> str | None:
+        return str(len(self.getbuffer())) if name.lower() == "content-length" else default
 
 
 @dataclass(frozen=True)
@@ -114,15 +123,18 @@ class Transport:
             conns.drop()
 
     def fetch(self, url: str, *, token: str, accept: str, params: Mapping[str, Any] | None = None,
-              what: str = "") -> bytes | memoryview:
+              what: str = "", read: Callable[[Any], T] = read_body) -> T:  # type: ignore[assignment]
         """GET a large body (a cutout): same retries and errors as :meth:`request`, a lighter path.
 
-        The body comes on this thread's kept-alive connection into the thread's reused buffer
-        (:mod:`intern.http`): a memoryview valid until the thread's next fetch. Through a proxy, :meth:`request`
-        carries it instead.
+        The answer comes on this thread's kept-alive connection; ``read`` takes the body from it (an
+        ``http.client.HTTPResponse``) and its result is returned. The default, :func:`intern.http.read_body`, gives a
+        memoryview of the thread's reused buffer, valid until the thread's next fetch. A failure while ``read`` runs
+        is retried like one before the answer. Through a proxy, :meth:`request` carries the body, and ``read`` is
+        given it as a readable in-memory answer.
         """
         if self._proxies_for(url):
-            return self.request("GET", url, token=token, accept=accept, params=params, what=what).content
+            content = self.request("GET", url, token=token, accept=accept, params=params, what=what).content
+            return read(_InMemory(content))
         conns = self._connections(url)
         target = url[len(conns.origin):] + ("?" + urlencode(params) if params else "")
         headers = {"Authorization": f"Token {token}", "Accept": accept}
@@ -132,7 +144,7 @@ class Transport:
             try:
                 resp = conns.exchange("GET", target, headers=headers)
                 if resp.status == 200:
-                    return read_body(resp)
+                    return read(resp)
                 reply = Reply(resp.status, resp.reason or "", resp.headers, resp.read())
             except CONNECTION_ERRORS as exc:
                 conns.drop()

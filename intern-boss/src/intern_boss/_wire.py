@@ -27,8 +27,9 @@ import blosc
 import numpy as np
 
 __all__ = [
-    "BLOSC", "BLOSC_PYTHON", "BOSS_DTYPES", "CUBOID", "FORMATS", "JPEG", "MAX_CUTOUT_BYTES", "NPYGZ", "BodyError",
-    "ErrorCode", "cutout_limit", "decode", "decode_into", "encode", "format_range", "parse_range",
+    "BLOSC", "BLOSC_HEADER", "BLOSC_PYTHON", "BOSS_DTYPES", "CUBOID", "FORMATS", "JPEG", "MAX_CUTOUT_BYTES", "NPYGZ",
+    "BodyError", "ErrorCode", "cutout_limit", "decode", "decode_into", "encode", "format_range", "parse_range",
+    "stored_size",
 ]
 
 # python-blosc holds the GIL while it works unless told otherwise; the cutout threads need it released. Released, each
@@ -38,6 +39,8 @@ blosc.set_releasegil(True)
 blosc.set_nthreads(1)
 
 BLOSC = "application/blosc"
+BLOSC_HEADER = 16  # bytes: version, versionlz, flags, typesize, nbytes, blocksize, cbytes
+_MEMCPYED = 0x02  # header flag: the data follows the header as it is
 BLOSC_PYTHON = "application/blosc-python"
 NPYGZ = "application/npygz"
 JPEG = "image/jpeg"
@@ -146,10 +149,19 @@ def encode(data: np.ndarray, content_type: str = BLOSC, *, quality: int = 85) ->
                     ErrorCode.UNSUPPORTED_TRANSPORT_FORMAT)
 
 
+def stored_size(head: bytes | memoryview) -> int | None:
+    """The data size of a blosc buffer that holds its data uncompressed right after the header (blosc does so when
+    compression would not make it smaller), from the header's first :data:`BLOSC_HEADER` bytes; ``None`` otherwise."""
+    if len(head) < BLOSC_HEADER or not head[2] & _MEMCPYED:
+        return None
+    nbytes, _, cbytes = struct.unpack_from("<III", head, 4)
+    return int(nbytes) if cbytes == nbytes + BLOSC_HEADER else None
+
+
 def _blosc_nbytes(body: bytes | memoryview) -> int:
     # the 16-byte header read here, not by blosc.get_cbuffer_sizes: that one refuses memoryviews, and bodies are
     # read into reused buffers
-    if len(body) < 16:
+    if len(body) < BLOSC_HEADER:
         raise BodyError(f"the body is not a blosc buffer ({len(body)} bytes, shorter than a blosc header)")
     nbytes, _, cbytes = struct.unpack_from("<III", body, 4)
     if cbytes != len(body) or not blosc.cbuffer_validate(body):

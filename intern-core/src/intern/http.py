@@ -120,17 +120,20 @@ def _send(conn: http.client.HTTPConnection, method: str, target: str, headers: M
     return conn.getresponse()
 
 
-def read_into(resp: http.client.HTTPResponse, into: memoryview) -> None:
-    """Read the body of ``resp``, exactly ``len(into)`` bytes, into ``into``.
+def read_into(resp: http.client.HTTPResponse, into: memoryview, *, start: int = 0) -> None:
+    """Read the body of ``resp`` from byte ``start`` to its end, exactly ``len(into)`` bytes, into ``into``.
+
+    ``start`` counts the bytes the caller has read already (a header that says where the rest goes).
 
     Raises:
         http.client.IncompleteRead: the connection ended first.
         ValueError: the answer says its body has another length (the body is read and dropped).
     """
     length = resp.getheader("Content-Length")
-    if length is not None and int(length) != len(into):
+    if length is not None and int(length) - start != len(into):
         resp.read()
-        raise ValueError(f"the answer holds {length} bytes, {len(into)} were expected")
+        after = f" after the first {start}" if start else ""
+        raise ValueError(f"the answer holds {int(length) - start} bytes{after}, {len(into)} were expected")
     got = 0
     while got < len(into):
         n = resp.readinto(into[got:])
@@ -140,19 +143,20 @@ def read_into(resp: http.client.HTTPResponse, into: memoryview) -> None:
     resp.read()  # the (empty) rest: the connection is ready for the next request
 
 
-def read_body(resp: http.client.HTTPResponse) -> memoryview:
+def read_body(resp: http.client.HTTPResponse, *, head: bytes = b"") -> memoryview:
     """The whole body of ``resp``, in the calling thread's reused buffer when the answer gives its length.
 
-    The view is valid until this thread's next :func:`read_body`: decode or copy it before then. Reusing one
-    buffer keeps its memory paged in; a new body of several MiB would be faulted in page by page.
+    ``head`` is the start of the body, if the caller has read it already. The view is valid until this thread's next
+    :func:`read_body`: decode or copy it before then. Reusing one buffer keeps its memory paged in; a new body of
+    several MiB would be faulted in page by page.
 
     Raises:
         http.client.IncompleteRead: the connection ended before the announced length.
     """
     length = resp.getheader("Content-Length")
     if length is None:  # chunked: as it comes
-        return memoryview(resp.read())
-    n = int(length)
+        return memoryview(head + resp.read())
+    n = max(int(length), len(head))
     if n > SCRATCH_LIMIT:
         buffer = bytearray(n)
     else:
@@ -160,5 +164,6 @@ def read_body(resp: http.client.HTTPResponse) -> memoryview:
         if buffer is None or len(buffer) < n:
             buffer = _scratch.buffer = bytearray(max(n, 1 << 20))
     view = memoryview(buffer)[:n]
-    read_into(resp, view)
+    view[:len(head)] = head
+    read_into(resp, view[len(head):], start=len(head))
     return view
