@@ -15,7 +15,9 @@ through the relay to warm the cache, then times (best of N, contenders interleav
 
 Latency: C clients, each a process of its own with our client, read random cached 512x512x16 cuboids (aligned, so
 each is one request the relay answers from memory) at the same time; per-request latency p50/p99 over every request.
-Each client reads untimed until all have started, so the figures are the steady state.
+Each client reads untimed until all have started, so the figures are the steady state. First each client reads
+back to back (closed loop: the queue, and so the latency, grows with the number of clients); then 4 clients offer a
+steady number of requests per second together (open loop), each request timed from when it was due.
 
     python3 bench/bench_boss.py [--size 512] [--repeat 5] [--json results.json] [--quick]
 """
@@ -67,8 +69,9 @@ def timed(fn: object) -> float:
     return time.perf_counter() - t
 
 
-def _client(url: str, size: int, seed: int, requests: int, start_at: float, out: Any) -> None:
-    """One load-generating client: its own process, its own HTTP session, ``requests`` random cached cuboids."""
+def _client(url: str, size: int, seed: int, requests: int, start_at: float, interval: float, out: Any) -> None:
+    """One load-generating client: its own process, its own HTTP session, ``requests`` random cached cuboids, back to
+    back (``interval`` 0) or one due every ``interval`` seconds."""
     import intern
     from intern.box import Box
 
@@ -86,23 +89,30 @@ def _client(url: str, size: int, seed: int, requests: int, start_at: float, out:
     while time.time() < start_at:
         channel.read(cuboid())
     mine = []
-    for _ in range(requests):
+    first = time.perf_counter() + interval * rng.random()  # clients out of step, as independent users are
+    for i in range(requests):
         box = cuboid()
-        t = time.perf_counter()
+        if interval:
+            due = first + i * interval
+            time.sleep(max(0.0, due - time.perf_counter()))
+        t = due if interval else time.perf_counter()
         channel.read(box)
-        mine.append(time.perf_counter() - t)
+        mine.append(time.perf_counter() - t)  # from when it was due: a request that had to wait counts its wait
     out.put(mine)
 
 
-def latency(url: str, size: int, clients: int, per_client: int) -> dict[str, float]:
+def latency(url: str, size: int, clients: int, per_client: int, rate: float = 0.0) -> dict[str, float]:
     """Latency of cached cuboid reads with ``clients`` concurrent clients, each a process of its own (as separate
-    users are: clients that are threads of one process would also measure that process's GIL)."""
+    users are: clients that are threads of one process would also measure that process's GIL). ``rate``: requests
+    per second offered by all clients together (0: each client back to back)."""
     import multiprocessing
 
     ctx = multiprocessing.get_context("spawn")
     out = ctx.Queue()
     start_at = time.time() + 5.0  # every client started, imported and connected
-    procs = [ctx.Process(target=_client, args=(url, size, i, per_client, start_at, out)) for i in range(clients)]
+    interval = clients / rate if rate else 0.0
+    procs = [ctx.Process(target=_client, args=(url, size, i, per_client, start_at, interval, out))
+             for i in range(clients)]
     for p in procs:
         p.start()
     samples: list[float] = []
@@ -112,8 +122,8 @@ def latency(url: str, size: int, clients: int, per_client: int) -> dict[str, flo
     for p in procs:
         p.join()
     ms = np.array(samples) * 1000
-    return {"threads": clients, "requests": len(samples), "p50_ms": float(np.percentile(ms, 50)),
-            "p99_ms": float(np.percentile(ms, 99)), "max_ms": float(ms.max()),
+    return {"threads": clients, "offered_per_s": rate, "requests": len(samples),
+            "p50_ms": float(np.percentile(ms, 50)), "p99_ms": float(np.percentile(ms, 99)), "max_ms": float(ms.max()),
             "requests_per_s": len(samples) / wall}
 
 
@@ -123,11 +133,13 @@ def main() -> None:
     parser.add_argument("--repeat", type=int, default=5, help="timed rounds after the warm-up (default 5)")
     parser.add_argument("--threads", default="1,2,4,8", help="concurrent clients (processes) for the latency test")
     parser.add_argument("--requests", type=int, default=300, help="cuboid requests per latency client")
+    parser.add_argument("--rates", default="100,200,300",
+                        help="requests/s offered by 4 clients together, for the latency test at a steady load")
     parser.add_argument("--json", metavar="PATH", help="also write the results as JSON")
     parser.add_argument("--quick", action="store_true", help="256^3, 2 rounds, fewer latency requests")
     args = parser.parse_args()
     if args.quick:
-        args.size, args.repeat, args.threads, args.requests = 256, 2, "4", 30
+        args.size, args.repeat, args.threads, args.requests, args.rates = 256, 2, "4", 30, "100"
 
     import intern
     from intern_boss.relay import RelayProcess
@@ -161,6 +173,8 @@ def main() -> None:
                 raise AssertionError("intern 1.4.2 read different voxels")
             best[names[3]] = min(r["seconds"] for r in legacy)
             lat = [latency(relay.url, args.size, int(c), args.requests) for c in args.threads.split(",")]
+            steady = [latency(relay.url, args.size, 4, max(1, int(float(r) * 3 / 4)), float(r))
+                      for r in args.rates.split(",")]
             stats = json.loads(__import__("requests").get(f"{relay.url}/relay/stats", timeout=10).text)
 
         mb = data.nbytes / 1e6
@@ -173,6 +187,7 @@ def main() -> None:
             "speedup_over_legacy": best[names[3]] / best[names[0]],
             "throughput_vs_direct": best[names[1]] / best[names[0]],
             "latency": lat,
+            "latency_at_rate": steady,
             "relay_stats": stats,
         }
         lines = [
@@ -197,6 +212,15 @@ def main() -> None:
         for r in lat:
             lines.append(f"| {r['threads']} | {r['requests']} | {r['p50_ms']:.1f} | {r['p99_ms']:.1f} | "
                          f"{r['requests_per_s']:.0f} |")
+        lines += ["", "The same with 4 clients at a steady load: together they ask for the given number of cuboids per "
+                      "second (each client one every 4/rate s, for 3 s), and a request's latency counts from when it "
+                      "was due, so waiting behind a slow one counts too:", "",
+                  "| offered requests/s | offered MB/s | requests | p50 (ms) | p99 (ms) | max (ms) |",
+                  "|---:|---:|---:|---:|---:|---:|"]
+        cuboid_mb = 16 * min(args.size, 512) ** 2 / 1e6
+        for r in steady:
+            lines.append(f"| {r['offered_per_s']:.0f} | {r['offered_per_s'] * cuboid_mb:.0f} | {r['requests']} | "
+                         f"{r['p50_ms']:.1f} | {r['p99_ms']:.1f} | {r['max_ms']:.1f} |")
         results["markdown"] = "\n".join(lines) + "\n"
         print(results["markdown"])
         if args.json:
