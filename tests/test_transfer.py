@@ -84,17 +84,22 @@ def test_random_boxes_copy_exactly_and_nothing_else(tmp_path, data):
     np.testing.assert_array_equal(out.at_scale(1)[half.to_slices()], levels[1][half.to_slices()])
 
 
+def _watch_writes(dst, record):
+    """Call ``record(box, data)`` for every chunk the copy writes to ``dst``, then write it."""
+    original = dst.resource.write
+
+    def spy(box, data, *, scale=0):
+        record(box, data)
+        original(box, data, scale=scale)
+
+    dst.resource.write = spy
+
+
 def test_units_follow_the_destination_grid(tmp_path):
     src, _ = _volume(f"zarr://{tmp_path}/g.zarr", shape=(32, 64, 64), chunks=(8, 16, 16), scales=1)
     dst = intern.create("mem://transfer/grid", shape=(32, 64, 64), dtype="uint16", chunks=(16, 32, 32))
     writes = []
-    original = dst.resource.write
-
-    def spy(box, data, *, scale=0):
-        writes.append(box)
-        original(box, data, scale=scale)
-
-    dst.resource.write = spy
+    _watch_writes(dst, lambda box, data: writes.append(box))
     intern.copy(src.uri, dst, chunk=(16, 32, 32), progress=False)
     assert len(writes) == len(set(writes)) == 2 * 2 * 2  # each destination chunk written once
 
@@ -103,14 +108,8 @@ def test_chunks_are_written_from_the_read_data_without_a_gathering_copy(tmp_path
     src, data = _volume(f"zarr://{tmp_path}/slab.zarr", shape=(64, 64, 48), chunks=(8, 16, 16), scales=1)
     dst = intern.create("mem://transfer/slabs", shape=(64, 64, 48), dtype="uint16", chunks=(8, 16, 16))
     gathered = []
-    original = dst.resource.write
-
-    def spy(box, block, *, scale=0):
-        # a chunk handed over as a view of what was read went straight from the read to the write
-        gathered.append(block.base is None)
-        original(box, block, scale=scale)
-
-    dst.resource.write = spy
+    # a chunk handed over as a view of what was read went straight from the read to the write
+    _watch_writes(dst, lambda box, block: gathered.append(block.base is None))
     report = intern.copy(src.uri, dst, progress=False)
     np.testing.assert_array_equal(dst[...], data[0])
     assert report.chunks == 1 and len(gathered) == 8 * 4 * 3 and not any(gathered)
