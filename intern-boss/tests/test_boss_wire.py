@@ -12,8 +12,8 @@ from hypothesis import strategies as st
 from hypothesis.extra import numpy as hnp
 
 from intern.errors import ConfigError
-from intern_boss._config import ClientOptions
 from intern_boss._api import _read_blosc_into
+from intern_boss._config import ClientOptions
 from intern_boss._http import _InMemory
 from intern_boss._wire import (
     BLOSC,

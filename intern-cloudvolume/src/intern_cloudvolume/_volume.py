@@ -16,13 +16,13 @@ from __future__ import annotations
 
 import os
 import threading
-import uuid
 from typing import Any, ClassVar
 
 import numpy as np
 
 from intern.box import Box
 from intern.errors import InvalidURIError, MetadataError, NotFoundError, ReadOnlyError
+from intern.files import write_atomic
 from intern.metadata import VolumeMetadata
 
 from ._errors import translated
@@ -297,19 +297,7 @@ class PrecomputedVolume:
             content = compression.compress(content, method)
         directory = os.path.dirname(path)
         os.makedirs(directory, exist_ok=True)
-        # os.open with 0o666 leaves the permissions to the umask, as a plain open() would (mkstemp forces 0o600)
-        tmp = os.path.join(directory, f".intern-{uuid.uuid4().hex}")
-        fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o666)
-        try:
-            with os.fdopen(fd, "wb") as f:
-                f.write(content)
-            os.replace(tmp, path + suffix)
-        except BaseException:
-            try:
-                os.unlink(tmp)
-            except FileNotFoundError:
-                pass
-            raise
+        write_atomic(path + suffix, content)
         # unlink takes the directory's lock even for a missing name, and every chunk of a scale shares one directory:
         # look first (a lock-free lookup), so parallel writers of a scale do not queue on five failed unlinks a chunk
         for other in _SUFFIXES:

@@ -14,7 +14,6 @@ from __future__ import annotations
 import json
 import os
 import platform
-import tempfile
 from datetime import datetime, timezone
 from importlib import metadata as importlib_metadata
 from pathlib import Path
@@ -82,12 +81,6 @@ def write(path: str | os.PathLike[str], **fields: Any) -> Path:
     path = Path(path)
     target = path / "provenance.json" if path.is_dir() else path.with_name(path.name + ".provenance.json")
     text = json.dumps(record(**fields), indent=2, sort_keys=True)
-    fd, tmp = tempfile.mkstemp(dir=target.parent, prefix=".provenance-")
-    try:
-        with os.fdopen(fd, "w") as f:
-            f.write(text + "\n")
-        os.replace(tmp, target)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
-    return target
+    from .files import write_atomic
+
+    return write_atomic(target, (text + "\n").encode())

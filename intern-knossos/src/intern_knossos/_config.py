@@ -16,13 +16,13 @@ import math
 import os
 import re
 import sys
-import threading
 from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Literal
 
 from intern.errors import MetadataError
+from intern.files import write_atomic
 
 if sys.version_info >= (3, 11):
     import tomllib
@@ -39,7 +39,6 @@ __all__ = [
     "is_config_file",
     "is_mag_folder",
     "read_config",
-    "write_atomic",
     "write_toml",
 ]
 
@@ -410,22 +409,6 @@ def toml_layer(layer: Layer, *, data_type: str) -> str:
         ("Description", layer.description),
     ]
     return "[[Layer]]\n" + "".join(f"{k} = {_toml_value(v)}\n" for k, v in fields)
-
-
-def write_atomic(path: Path, payload: bytes) -> None:
-    """Write ``payload`` to a temporary file beside ``path`` and rename it over ``path``: readers see old or new.
-
-    The temporary name is unique per process and thread, and the file gets the usual permissions (umask), not the
-    owner-only ones of :func:`tempfile.mkstemp`: datasets are shared.
-    """
-    tmp = path.with_name(f".{path.name}.{os.getpid()}.{threading.get_ident()}.tmp")
-    try:
-        with open(tmp, "wb") as f:
-            f.write(payload)
-        os.replace(tmp, path)
-    except BaseException:
-        tmp.unlink(missing_ok=True)
-        raise
 
 
 def write_toml(path: Path, layer: Layer, *, data_type: str) -> None:

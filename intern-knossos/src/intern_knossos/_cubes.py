@@ -33,8 +33,9 @@ from pathlib import Path
 import numpy as np
 
 from intern.errors import RemoteError
+from intern.files import write_atomic
 
-from ._config import SEGMENTATION_EXTENSIONS, write_atomic
+from ._config import SEGMENTATION_EXTENSIONS
 
 __all__ = ["WRITABLE_EXTENSIONS", "cube_dtype", "cube_path", "read_cube", "write_cube"]
 

@@ -31,6 +31,8 @@ from collections.abc import Hashable
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from intern.files import write_atomic
+
 __all__ = ["CacheStats", "DiskTier", "MemoryTier"]
 
 log = logging.getLogger("intern.relay")
@@ -172,14 +174,9 @@ class DiskTier:
         token = secrets.randbits(63)
         head = _HEADER.pack(_MAGIC, _VERSION, token, nbytes, len(payload), zlib.crc32(payload))
         path.parent.mkdir(parents=True, exist_ok=True)
-        tmp = path.with_name(f".{path.name}.{secrets.token_hex(6)}.tmp")
         try:
-            with open(tmp, "wb") as f:
-                f.write(head)
-                f.write(payload)
-            os.replace(tmp, path)
+            write_atomic(path, head, payload)
         except OSError as exc:
-            tmp.unlink(missing_ok=True)
             log.warning("cannot write cache file %s (%s); serving without caching it", path, exc)
             return 0
         self._account(len(head) + len(payload))

@@ -13,7 +13,6 @@ from __future__ import annotations
 
 import json
 import logging
-import os
 import threading
 import time
 from collections.abc import Iterable
@@ -27,6 +26,7 @@ import numpy as np
 from intern.box import Box
 from intern.errors import InternError, MetadataError, ReadOnlyError, TransientRemoteError
 from intern.executor import run_parallel
+from intern.files import write_atomic
 
 from .._wire import BLOSC, CUBOID, decode_into, encode
 from ._cache import CacheStats, DiskTier, MemoryTier
@@ -156,9 +156,7 @@ class ServedChannel:
         saved = self._saved()
         if saved is not None:
             saved.parent.mkdir(parents=True, exist_ok=True)
-            tmp = saved.with_suffix(f".{os.getpid()}.tmp")
-            tmp.write_text(geometry.to_json())
-            os.replace(tmp, saved)
+            write_atomic(saved, geometry.to_json().encode())
 
     @property
     def opened(self) -> bool:

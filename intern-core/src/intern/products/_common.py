@@ -6,7 +6,6 @@ import gzip
 import json
 import operator
 import os
-import secrets
 import zlib
 from collections.abc import Mapping, Sequence
 from pathlib import Path
@@ -16,6 +15,7 @@ import numpy as np
 import numpy.typing as npt
 
 from ..errors import MetadataError, NotFoundError
+from ..files import write_atomic
 
 StrPath = str | os.PathLike[str]
 
@@ -95,21 +95,6 @@ def _safe_name(name: Any, what: str) -> str:
 
 
 # -- files -----------------------------------------------------------------------------------------------------------
-def _atomic_write(path: Path, data: bytes) -> None:
-    # Readers (a viewer serving the directory, another process) never see a half-written file: write a temporary
-    # in the same directory, so os.replace is a rename on one filesystem. os.open with 0o666 lets the umask decide
-    # permissions, as for any other file. No fsync: atomicity is promised, durability across power loss is not.
-    tmp = path.with_name(f".{path.name}.{secrets.token_hex(6)}.tmp")
-    fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o666)
-    try:
-        with os.fdopen(fd, "wb") as f:
-            f.write(data)
-        os.replace(tmp, path)
-    except BaseException:
-        tmp.unlink(missing_ok=True)
-        raise
-
-
 def _read_file(path: Path, what: str) -> bytes:
     # cloud-volume stores gzip-compressed files on local disk as "<name>.gz"; read those transparently.
     try:
@@ -161,5 +146,5 @@ def _write_info(root: Path, info: dict[str, Any], absent: Mapping[str, Any]) -> 
         if {**existing, **info} == existing:
             return
         info = {**existing, **info}
-    _atomic_write(path, json.dumps(info).encode())
+    write_atomic(path, json.dumps(info).encode())
 

@@ -26,10 +26,10 @@ import numpy as np
 import numpy.typing as npt
 
 from ..errors import MetadataError
+from ..files import write_atomic
 from ._common import (
     StrPath,
     _as_label,
-    _atomic_write,
     _indices,
     _label,
     _points,
@@ -357,7 +357,7 @@ class Mesh:
         """
         p = Path(path)
         suffix = _suffix(p, (".obj", ".ply"), "mesh")
-        _atomic_write(p, self.to_obj().encode() if suffix == ".obj" else self.to_ply())
+        write_atomic(p, self.to_obj().encode() if suffix == ".obj" else self.to_ply())
 
     @classmethod
     def load(cls, path: StrPath, *, id: int | None = None) -> Mesh:
@@ -452,8 +452,8 @@ def write_precomputed_mesh_dir(
     root.mkdir(parents=True, exist_ok=True)
     _write_info(root, {"@type": LEGACY_MESH_TYPE}, absent={"@type": LEGACY_MESH_TYPE})
     for label, name, mesh in plan:
-        _atomic_write(root / name, mesh.to_precomputed())
-        _atomic_write(root / f"{label}:0", json.dumps({"fragments": [name]}).encode())
+        write_atomic(root / name, mesh.to_precomputed())
+        write_atomic(root / f"{label}:0", json.dumps({"fragments": [name]}).encode())
 
 
 def read_precomputed_mesh_dir(directory: StrPath, id: int) -> Mesh:

@@ -22,10 +22,10 @@ import numpy as np
 import numpy.typing as npt
 
 from ..errors import MetadataError
+from ..files import write_atomic
 from ._common import (
     StrPath,
     _as_label,
-    _atomic_write,
     _indices,
     _label,
     _points,
@@ -260,7 +260,7 @@ class Skeleton:
         """
         p = Path(path)
         _suffix(p, (".swc",), "skeleton")
-        _atomic_write(p, self.to_swc().encode())
+        write_atomic(p, self.to_swc().encode())
 
     @classmethod
     def load(cls, path: StrPath, *, id: int | None = None) -> Skeleton:
@@ -360,7 +360,7 @@ def write_precomputed_skeleton_dir(
         absent={"@type": SKELETON_TYPE, "transform": list(IDENTITY_TRANSFORM), "vertex_attributes": []},
     )
     for label, skeleton in plan:
-        _atomic_write(root / str(label), skeleton.to_precomputed())
+        write_atomic(root / str(label), skeleton.to_precomputed())
 
 
 def read_precomputed_skeleton_dir(directory: StrPath, id: int) -> Skeleton:
