@@ -163,3 +163,14 @@ def test_a_refused_connection_is_a_connection_error_and_urls_are_checked():
         conns.exchange("GET", "/", headers={})
     with pytest.raises(ValueError, match="not an http"):
         ihttp.Connections("ftp://example.org", connect_timeout=1, timeout=1)
+
+
+def test_backoff_doubles_with_jitter_up_to_its_cap_and_heeds_retry_after():
+    for attempt in range(8):
+        waits = [ihttp.backoff(attempt, first=0.1, most=2.0) for _ in range(200)]
+        full = min(2.0, 0.1 * 2**attempt)
+        assert all(full / 2 <= w < full for w in waits)
+        assert len(set(waits)) > 100  # threads that failed together do not retry together
+    assert ihttp.backoff(0, first=0.1, most=2.0, retry_after="1.5") == 1.5
+    assert ihttp.backoff(0, first=0.1, most=2.0, retry_after="60") == 2.0
+    assert ihttp.backoff(0, first=0.1, most=2.0, retry_after="Wed, 21 Oct 2026 07:28:00 GMT") < 0.1

@@ -17,7 +17,6 @@ from __future__ import annotations
 
 import io
 import json
-import random
 import threading
 import time
 from collections.abc import Callable, Mapping
@@ -37,7 +36,7 @@ from intern.errors import (
     RemoteError,
     TransientRemoteError,
 )
-from intern.http import CONNECTION_ERRORS, Connections, read_body
+from intern.http import CONNECTION_ERRORS, Connections, backoff, read_body
 
 from ._config import ClientOptions
 
@@ -214,13 +213,7 @@ class Transport:
             raise _error(reply, label, attempt)
 
     def _wait(self, attempt: int, retry_after: str | None) -> None:
-        delay = min(_MAX_WAIT, self.options.backoff * 2**attempt) * (0.5 + random.random() / 2)
-        if retry_after:
-            try:
-                delay = min(_MAX_WAIT, max(delay, float(retry_after)))
-            except ValueError:
-                pass  # an HTTP date: the computed backoff stands
-        time.sleep(delay)
+        time.sleep(backoff(attempt, first=self.options.backoff, most=_MAX_WAIT, retry_after=retry_after))
 
 
 def _origin(url: str) -> str:

@@ -12,7 +12,7 @@ body's pages are faulted in on every request). Drivers use this module on their 
   :data:`SCRATCH_LIMIT`; larger ones get a buffer of their own).
 
 Retry policies stay with the drivers (servers differ in what is safe to repeat); :data:`CONNECTION_ERRORS` is what a
-dropped or refused connection raises here.
+dropped or refused connection raises here, and :func:`backoff` how long to wait before trying again.
 
 >>> conns = Connections("http://127.0.0.1:8000", connect_timeout=5, timeout=60)  # doctest: +SKIP
 >>> resp = conns.exchange("GET", "/v1/cutout/...", headers={"Accept": "application/blosc"})  # doctest: +SKIP
@@ -22,12 +22,13 @@ dropped or refused connection raises here.
 from __future__ import annotations
 
 import http.client
+import random
 import socket
 import threading
 from collections.abc import Mapping
 from urllib.parse import urlsplit
 
-__all__ = ["CONNECTION_ERRORS", "SCRATCH_LIMIT", "Connections", "read_body", "read_into"]
+__all__ = ["CONNECTION_ERRORS", "SCRATCH_LIMIT", "Connections", "backoff", "read_body", "read_into"]
 
 CONNECTION_ERRORS = (OSError, http.client.HTTPException)
 SCRATCH_LIMIT = 64 << 20  # a thread keeps a reused body buffer up to this size
@@ -167,3 +168,24 @@ def read_body(resp: http.client.HTTPResponse, *, head: bytes = b"") -> memoryvie
     view[:len(head)] = head
     read_into(resp, view[len(head):], start=len(head))
     return view
+
+
+def backoff(attempt: int, *, first: float, most: float, retry_after: str | None = None) -> float:
+    """Seconds to wait before trying again after failed attempt number ``attempt`` (0 for the first).
+
+    ``first`` doubles with every attempt, up to ``most``, times a random factor between 0.5 and 1, so that the threads
+    of a parallel read do not all retry at the same moment. A server's ``Retry-After`` in seconds lengthens the wait
+    (still up to ``most``); an HTTP date there is ignored.
+
+    >>> 0.5 <= backoff(0, first=1.0, most=30.0) < 1.0
+    True
+    >>> backoff(3, first=1.0, most=30.0, retry_after="20")
+    20.0
+    """
+    delay = min(most, first * 2**attempt) * (0.5 + random.random() / 2)
+    if retry_after:
+        try:
+            delay = min(most, max(delay, float(retry_after)))
+        except ValueError:
+            pass
+    return delay

@@ -14,7 +14,6 @@ repos and instances) are retried only when the server cannot have acted: connect
 
 from __future__ import annotations
 
-import random
 import re
 import time
 from collections.abc import Mapping
@@ -34,7 +33,7 @@ from intern.errors import (
     RemoteError,
     TransientRemoteError,
 )
-from intern.http import CONNECTION_ERRORS, Connections, read_into
+from intern.http import CONNECTION_ERRORS, Connections, backoff, read_into
 
 __all__ = ["DvidHTTP", "HTTPSettings"]
 
@@ -125,8 +124,7 @@ class DvidHTTP:
             return resp
 
     def _wait(self, attempt: int) -> int:
-        delay = self.settings.backoff * (2 ** attempt)
-        time.sleep(min(delay, 10.0) * (0.5 + random.random()))  # jitter: parallel readers do not retry in step
+        time.sleep(backoff(attempt, first=self.settings.backoff, most=10.0))
         return attempt + 1
 
     def json(self, method: str, path: str, **kwargs: Any) -> Any:
