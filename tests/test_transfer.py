@@ -10,6 +10,7 @@ import sys
 import textwrap
 import time
 from pathlib import Path
+from urllib.parse import urlsplit
 
 import numpy as np
 import pytest
@@ -165,6 +166,8 @@ def test_dask_local_cluster_gives_the_same_bytes_and_workers_keep_freed_memory(t
     threaded = intern.copy(src.uri, f"zarr://{tmp_path}/threads.zarr", progress=False)
     cluster = jobs.local_cluster(2)
     try:
+        dashboard = urlsplit(cluster.dashboard_link)
+        assert dashboard.hostname == "127.0.0.1" and dashboard.port != 8787  # nothing exposed, no clash
         with Client(cluster) as client:
             before = _freed_memory_kept(client)
             on_dask = intern.copy(src.uri, f"zarr://{tmp_path}/dask.zarr", scheduler=cluster.scheduler_address,

@@ -205,8 +205,10 @@ def local_cluster(workers: int = 2, **options: Any) -> Any:
         from dask.distributed import LocalCluster
     except ImportError:
         raise ImportError("a local Dask cluster needs dask.distributed: pip install 'intern-core[dask]'") from None
+    # distributed starts the dashboard's HTTP server even when told None: on loopback, on a free port, it exposes
+    # nothing and does not clash with another cluster on 8787
     settings = {"n_workers": workers, "threads_per_worker": max(1, job_threads() // workers),
-                "processes": True, "dashboard_address": None, **options}
+                "processes": True, "dashboard_address": "127.0.0.1:0", **options}
     return LocalCluster(**settings)
 
 
