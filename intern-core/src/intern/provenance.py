@@ -20,6 +20,7 @@ from pathlib import Path
 from typing import Any
 
 from .box import Box
+from .files import write_atomic
 
 __all__ = ["package_versions", "record", "write"]
 
@@ -81,6 +82,4 @@ def write(path: str | os.PathLike[str], **fields: Any) -> Path:
     path = Path(path)
     target = path / "provenance.json" if path.is_dir() else path.with_name(path.name + ".provenance.json")
     text = json.dumps(record(**fields), indent=2, sort_keys=True)
-    from .files import write_atomic
-
     return write_atomic(target, (text + "\n").encode())

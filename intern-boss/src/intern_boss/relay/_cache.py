@@ -155,7 +155,7 @@ class DiskTier:
             log.warning("cache file %s is %s; discarded, fetching the cuboid again", path, problem)
             self._discard(path)
             return None
-        self._touch(path)
+        self.touch(path)
         return payload, _HEADER.unpack(head)[2]
 
     def token(self, path: Path) -> int | None:
@@ -195,14 +195,12 @@ class DiskTier:
 
     def touch(self, path: Path) -> None:
         """Refresh a file's LRU time (a file that is gone is ignored)."""
-        self._touch(path)
-
-    # -- budget ---------------------------------------------------------------------------------------------------
-    def _touch(self, path: Path) -> None:
         try:
             os.utime(path)
         except OSError:
             pass
+
+    # -- budget ---------------------------------------------------------------------------------------------------
 
     def _discard(self, path: Path) -> None:
         self.stats.add(discarded=1)
