@@ -63,6 +63,7 @@ def test_uuid_prefixes_and_branches(server: DvidTestServer, api: requests.Sessio
     _bad(api.post(f"{url}/api/node/{repo}/newversion"), "can't branch an unlocked node")
     _bad(api.post(f"{url}/api/node/{repo}/commit"), "requires a JSON body")
     assert api.get(f"{url}/api/node/{repo}/commit").json() == {"Locked": False}
+    _instance(api, server, repo, typename="keyvalue", dataname="kv").raise_for_status()
     assert api.post(f"{url}/api/node/{repo[:7]}/commit", json={"note": "n", "log": ["a"]}).json() == \
         {"committed": repo}
     assert api.get(f"{url}/api/node/{repo}/commit").json() == {"Locked": True}
@@ -73,7 +74,6 @@ def test_uuid_prefixes_and_branches(server: DvidTestServer, api: requests.Sessio
     assert dag[child]["Parents"] == [dag[repo]["VersionID"]] and dag[side]["Branch"] == "side"
     assert sorted(dag[repo]["Children"]) == sorted([dag[child]["VersionID"], dag[side]["VersionID"]])
     assert api.get(f"{url}/api/repo/{repo[:6]}:side/info").status_code == 200
-    _instance(api, server, repo, typename="keyvalue", dataname="kv").raise_for_status()
     api.post(f"{url}/api/node/{repo[:6]}:side/kv/key/k", data=b"on side").raise_for_status()
     api.post(f"{url}/api/node/{repo[:6]}:master/kv/key/k", data=b"on master").raise_for_status()
     assert api.get(f"{url}/api/node/{side}/kv/key/k").content == b"on side"

@@ -1,9 +1,11 @@
 """A DVID-compatible HTTP server in Python, for tests: a stand-in for a DVID server that cannot run here.
 
 It answers the endpoints intern-dvid uses as the real server does (status codes, plain-text error bodies, JSON
-shapes, binary layouts, node locking, UUID prefix matching, growing extents, labelmap downres), from memory. It is
-not a DVID replacement: no persistence, no authentication, no 2-D images, no label merges. Labs writing tools for
-DVID can test against it the same way intern-dvid's own tests do::
+shapes, binary layouts, node locking, UUID prefix matching, growing extents, labelmap downres, a labelmap's max label
+and label allocator), from memory, and stays consistent under concurrent requests (see :class:`Store` for what
+protects what). It is not a DVID replacement: no persistence, no authentication beyond an optional admin token, no
+2-D images, no label merges. Labs writing tools for DVID can test against it the same way intern-dvid's own tests
+do::
 
     from intern_dvid.testing import DvidTestServer
 
@@ -44,11 +46,15 @@ class DvidTestServer:
         host: the address to bind; tests use ``127.0.0.1``.
         port: 0 picks a free port; :attr:`address` says which.
         max_throttled: how many ``throttle=true`` requests run at once before the server answers 503.
+        admin_token: requests with ``?admintoken=<this>`` have DVID's admin privileges (``POST maxlabel``,
+            ``POST set-nextlabel``, changes to committed nodes); empty (the default): no request has them.
     """
 
-    def __init__(self, host: str = "127.0.0.1", port: int = 0, *, max_throttled: int = 2) -> None:
+    def __init__(self, host: str = "127.0.0.1", port: int = 0, *, max_throttled: int = 2,
+                 admin_token: str = "") -> None:
         self.store = Store()
         self.max_throttled = max_throttled
+        self.admin_token = admin_token
         self.throttle = threading.Semaphore(max_throttled)
         self.requests: collections.deque[tuple[str, str]] = collections.deque(maxlen=10_000)
         self._faults: list[str] = []

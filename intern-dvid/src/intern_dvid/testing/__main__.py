@@ -16,8 +16,9 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--host", default="127.0.0.1")
     parser.add_argument("--port", type=int, default=0, help="0 picks a free port")
     parser.add_argument("--max-throttled", type=int, default=2)
+    parser.add_argument("--admin-token", default="", help="requests with ?admintoken=TOKEN have admin privileges")
     args = parser.parse_args(argv)
-    server = DvidTestServer(args.host, args.port, max_throttled=args.max_throttled)
+    server = DvidTestServer(args.host, args.port, max_throttled=args.max_throttled, admin_token=args.admin_token)
     print(server.url, flush=True)
     try:
         server.serve_forever()

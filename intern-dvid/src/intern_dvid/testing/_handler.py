@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import gzip
 import json
 from http.server import BaseHTTPRequestHandler
@@ -10,7 +11,9 @@ from urllib.parse import parse_qsl, unquote, urlsplit
 
 import numpy as np
 
-from ._store import LABEL_TYPES, MULTISCALE_TYPES, DvidError, Instance, Node, Repo
+from ._errors import DvidError
+from ._parsing import INT32, Subvolume, go_quote, parse_int, parse_uint, point3d, subvolume
+from ._store import LABEL_TYPES, MULTISCALE_TYPES, Instance, Node, Repo
 from ._voxels import get_voxels, label_runs, put_voxels, sparsevol_rle
 
 if TYPE_CHECKING:
@@ -20,16 +23,7 @@ __all__ = ["Handler"]
 
 MAX_REQUEST_BYTES = 3 * 1024**3
 _THROTTLED = ("raw", "sparsevol", "blocks")
-
-
-def _ints(text: str, what: str) -> tuple[int, int, int]:
-    try:
-        values = tuple(int(v) for v in text.split("_"))
-    except ValueError:
-        raise DvidError(400, f"bad {what} {text!r}: expected 3 integers separated by '_'") from None
-    if len(values) != 3:
-        raise DvidError(400, f"bad {what} {text!r}: expected 3 integers separated by '_'")
-    return values  # type: ignore[return-value]
+_INDEXED_ONLY = ("sparsevol", "sparsevol-size", "maxlabel", "nextlabel")  # labelmap endpoints needing IndexedLabels
 
 
 class Handler(BaseHTTPRequestHandler):
@@ -63,8 +57,18 @@ class Handler(BaseHTTPRequestHandler):
         if self._consumed:
             return b""
         self._consumed = True
-        length = int(self.headers.get("Content-Length") or 0)
+        text = self.headers.get("Content-Length") or "0"
+        if not text.isascii() or not text.isdigit():
+            self.close_connection = True  # where the next request starts on this connection is unknown
+            raise DvidError(400, f"invalid Content-Length {text!r}")
+        length = int(text)
         return self.rfile.read(length) if length else b""
+
+    @property
+    def _admin(self) -> bool:
+        """The request carries the server's admin token (``?admintoken=``): DVID's admin privileges."""
+        token = self.dvid.admin_token
+        return bool(token) and self._query.get("admintoken") == token
 
     def _json_body(self, *, required: bool = False) -> Any:
         body = self._body()
@@ -127,13 +131,13 @@ class Handler(BaseHTTPRequestHandler):
             repo = store.new_repo(str(body.get("alias", "")), str(body.get("description", "")))
             return self._json({"root": repo.root})
         if parts[1] == "repo" and len(parts) == 4:
-            repo, _ = store.match(parts[2])
+            repo, node = store.match(parts[2])
             if parts[3] == "info" and method == "GET":
                 with store.lock:
                     return self._json(repo.info())
             if parts[3] == "instance" and method == "POST":
-                inst = store.new_instance(repo, self._json_body(required=True))
-                return self._json({"result": f"Added {inst.name} [{inst.typename}] to node {repo.root}"})
+                inst = store.new_instance(repo, node, self._json_body(required=True), admin=self._admin)
+                return self._json({"result": f"Added {inst.name} [{inst.typename}] to node {node.uuid}"})
         if parts[1] == "node" and len(parts) == 4:
             repo, node = store.match(parts[2])
             return self._node_action(repo, node, parts[3])
@@ -169,8 +173,14 @@ class Handler(BaseHTTPRequestHandler):
     def _data(self, repo: Repo, node: Node, inst: Instance, endpoint: str, args: list[str]) -> None:
         store = self.dvid.store
         method = self.command
-        if method in ("POST", "PUT", "DELETE") and inst.versioned and node.locked:
-            raise DvidError(400, f'Cannot do {method} on endpoint "{endpoint}" of locked node {node.uuid}')
+        changes = method in ("POST", "PUT", "DELETE") and inst.versioned  # unversioned data ignores node locks
+        guard = store.writing(node, method, endpoint, admin=self._admin) if changes else contextlib.nullcontext()
+        with guard:
+            self._serve_data(repo, node, inst, endpoint, args)
+
+    def _serve_data(self, repo: Repo, node: Node, inst: Instance, endpoint: str, args: list[str]) -> None:
+        store = self.dvid.store
+        method = self.command
         chain = store.ancestry(repo, node)
         if endpoint == "info" and method == "GET":
             with store.lock:
@@ -204,7 +214,7 @@ class Handler(BaseHTTPRequestHandler):
             if method == "DELETE":
                 store.put_kv(inst, chain, key, None)
                 return self._send(200, b"", "text/plain")
-            value = store.visible(inst.values.get(key, {}), chain, inst.versioned)
+            value = store.get_kv(inst, chain, key)
             if value is None:
                 raise DvidError(404, f'Key "{key}" not found')
             if method == "HEAD":
@@ -217,37 +227,35 @@ class Handler(BaseHTTPRequestHandler):
         store = self.dvid.store
         method = self.command
         labels = inst.typename in LABEL_TYPES
+        if inst.typename == "labelmap" and not inst.indexed and endpoint in _INDEXED_ONLY:
+            raise DvidError(400, f"data {go_quote(inst.name)} is not label indexed (IndexedLabels=false): "
+                                 f"{go_quote(endpoint)} endpoint is not supported")
         if endpoint == "raw" and len(args) in (3, 4):
             if args[0] not in ("0_1_2", "xyz"):
                 raise DvidError(400, f"this server serves only 3d subvolumes (dims 0_1_2), not {args[0]!r}")
             if len(args) == 4 and args[3] != "octet-stream":
                 raise DvidError(400, f"unsupported format {args[3]!r} for a 3d subvolume: use octet-stream")
-            size, offset = _ints(args[1], "size"), _ints(args[2], "offset")
-            if any(s <= 0 for s in size):
-                raise DvidError(400, f"Illegal geometry requested: size {size}")
+            box = subvolume(args[2], args[1], labels=inst.typename == "labelmap")
             if method == "POST":
                 if labels and self._query.get("scale", "0") != "0":
                     raise DvidError(400, "labelmap POSTs go to scale 0; lower scales are computed by the server")
-                put_voxels(store, inst, chain, offset, size, self._body())
+                put_voxels(store, inst, chain, box.offset, box.size, self._body())
                 return self._send(200, b"", "text/plain")
             if method == "GET":
-                return self._get_raw(inst, chain, size, offset)
+                return self._get_raw(inst, chain, box)
         if labels and endpoint == "label" and len(args) == 1 and method == "GET":
-            x, y, z = _ints(args[0], "point")
-            value = get_voxels(store, inst, chain, (x, y, z), (1, 1, 1), self._scale(inst))
+            point = point3d(args[0])
+            value = get_voxels(store, inst, chain, point, (1, 1, 1), self._scale(inst))
             return self._json({"Label": int(value[0, 0, 0])})
         if labels and endpoint == "labels" and method == "GET":
             points = self._json_body(required=True)
-            if not isinstance(points, list) or not all(isinstance(p, list) and len(p) == 3 for p in points):
-                raise DvidError(400, "expected JSON body [[x,y,z], ...]")
+            if not isinstance(points, list) or not all(_is_point(p) for p in points):
+                raise DvidError(400, "Bad labels request JSON: expected [[x, y, z], ...] of 32-bit integers")
             scale = self._scale(inst)
             return self._json([int(get_voxels(store, inst, chain, tuple(p), (1, 1, 1), scale)[0, 0, 0])
                                for p in points])
         if inst.typename in MULTISCALE_TYPES and endpoint in ("sparsevol", "sparsevol-size") and len(args) == 1:
-            try:
-                label = int(args[0])
-            except ValueError:
-                raise DvidError(400, f"bad label {args[0]!r}") from None
+            label = parse_uint(args[0])
             if label == 0:
                 raise DvidError(400, "Label 0 is protected background value and cannot be used as sparse volume")
             runs = label_runs(store, inst, chain, label)
@@ -264,25 +272,65 @@ class Handler(BaseHTTPRequestHandler):
                 return self._json({"voxels": int(runs[:, 3].sum()), "numblocks": len(blocks),
                                    "minvoxel": [int(runs[:, 0].min()), int(runs[:, 1].min()), int(runs[:, 2].min())],
                                    "maxvoxel": [int(stops.max()), int(runs[:, 1].max()), int(runs[:, 2].max())]})
+        if inst.typename == "labelmap" and endpoint in ("maxlabel", "nextlabel", "set-nextlabel"):
+            return self._label_counters(inst, chain[0], endpoint, args)
         raise DvidError(400, f'Bad API call ({self._path}) for data "{inst.name}"')
+
+    def _label_counters(self, inst: Instance, version: int, endpoint: str, args: list[str]) -> None:
+        """``maxlabel``, ``nextlabel`` and ``set-nextlabel`` of a labelmap (see ``_labels`` for their meaning)."""
+        counters = inst.labels
+        assert counters is not None  # every labelmap has them
+        method = self.command
+        if method not in ("GET", "POST") or (endpoint == "set-nextlabel" and method != "POST"):
+            raise DvidError(400, f"Unknown action {go_quote(method.lower())} requested: {self.path}\n")
+        if endpoint == "maxlabel" and method == "GET":
+            found = counters.effective_max(version)
+            if found is None:
+                raise DvidError(400, f"No maximum label found for {inst.name} version {version}\n")
+            return self._json({"maxlabel": found})
+        if endpoint == "nextlabel" and method == "GET":
+            return self._json({"nextlabel": counters.next_free()})
+        if endpoint in ("maxlabel", "set-nextlabel") and not self._admin:
+            raise DvidError(400, f"POST /{endpoint} requires admin privileges (admintoken or DSG admin)")
+        if not args:
+            what = {"maxlabel": "max label ID", "nextlabel": "number of requested labels",
+                    "set-nextlabel": "a label ID"}[endpoint]
+            raise DvidError(400, f"DVID requires {what} to follow POST /{endpoint}")
+        value = parse_uint(args[0])
+        if endpoint == "maxlabel":
+            counters.post_max(version, value)
+            return self._send(200, b"", "text/plain")
+        if endpoint == "nextlabel":
+            start, end = counters.reserve(version, value, inst.name)
+            return self._json({"start": start, "end": end})
+        text = self._query.get("ceiling", "")
+        try:
+            ceiling = parse_uint(text) if text else None
+        except DvidError as err:
+            raise DvidError(400, f"bad ceiling {go_quote(text)} for POST /set-nextlabel: {err.message}") from None
+        counters.set_next(value, ceiling)
+        return self._send(200, b"", "text/plain")
 
     def _scale(self, inst: Instance) -> int:
         text = self._query.get("scale", "0")
-        if not text.isdigit():
-            raise DvidError(400, f"bad scale {text!r}")
-        scale = int(text)
+        try:
+            scale = parse_int(text, 64, func="Atoi")
+        except DvidError as err:
+            raise DvidError(400, f"bad scale specified: {err.message}") from None
         if scale and inst.typename not in MULTISCALE_TYPES:
             raise DvidError(400, f"data {inst.name!r} of type {inst.typename} has no scale levels")
-        if scale > inst.max_downres:
-            raise DvidError(400, f"scale {scale} is above the MaxDownresLevel {inst.max_downres} of {inst.name!r}")
+        if not 0 <= scale <= inst.max_downres:
+            raise DvidError(400, f"scale {scale} is outside 0..{inst.max_downres} (the MaxDownresLevel of "
+                                 f"{inst.name!r})")
         return scale
 
-    def _get_raw(self, inst: Instance, chain: list[int], size: tuple[int, int, int],
-                 offset: tuple[int, int, int]) -> None:
+    def _get_raw(self, inst: Instance, chain: list[int], box: Subvolume) -> None:
         labels = inst.typename in LABEL_TYPES
-        nbytes = int(np.prod(size)) * inst.dtype.itemsize
+        size, offset = box.size, box.offset
+        nbytes = box.voxels * inst.dtype.itemsize  # exact: sizes up to 2^31 on each axis overflow int64
         if nbytes > MAX_REQUEST_BYTES:
-            raise DvidError(400, f"Requested payload ({nbytes} bytes) exceeds this DVID server's set limit "
+            first = "requested" if inst.typename == "labelmap" else "Requested"
+            raise DvidError(400, f"{first} payload ({nbytes} bytes) exceeds this DVID server's set limit "
                                  f"({MAX_REQUEST_BYTES})")
         scale = self._scale(inst) if labels else 0
         if not labels and "scale" in self._query:
@@ -303,3 +351,9 @@ class Handler(BaseHTTPRequestHandler):
         self.send_header("Content-Length", str(raw.nbytes))
         self.end_headers()
         self.wfile.write(memoryview(np.ascontiguousarray(raw)).cast("B"))
+
+
+def _is_point(value: object) -> bool:
+    """``[x, y, z]`` of 32-bit integers (JSON's true and false are not numbers here)."""
+    return (isinstance(value, list) and len(value) == 3
+            and all(type(v) is int and INT32[0] <= v <= INT32[1] for v in value))

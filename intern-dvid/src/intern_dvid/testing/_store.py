@@ -9,13 +9,19 @@ write. Failures raise :class:`DvidError` with the status and message the real se
 
 from __future__ import annotations
 
+import contextlib
+import re
 import threading
 import time
 import uuid as uuidlib
+from collections.abc import Iterator
 from dataclasses import dataclass, field
 from typing import Any
 
 import numpy as np
+
+from ._errors import DvidError
+from ._labels import LabelCounters
 
 __all__ = ["DvidError", "Instance", "Node", "Repo", "Store", "VOLUME_TYPES"]
 
@@ -23,15 +29,6 @@ VOLUME_TYPES = {"uint8blk": np.uint8, "labelblk": np.uint64, "labelarray": np.ui
 LABEL_TYPES = ("labelblk", "labelarray", "labelmap")
 MULTISCALE_TYPES = ("labelarray", "labelmap")
 KNOWN_TYPES = (*VOLUME_TYPES, "keyvalue")
-
-
-class DvidError(Exception):
-    """An answer other than success: ``status`` and the plain-text ``message`` (empty for a bare 404)."""
-
-    def __init__(self, status: int, message: str = "") -> None:
-        super().__init__(status, message)
-        self.status = status
-        self.message = message
 
 
 def _now() -> str:
@@ -50,6 +47,7 @@ class Node:
     children: list[int] = field(default_factory=list)
     created: str = field(default_factory=_now)
     updated: str = field(default_factory=_now)
+    writers: int = 0  # requests changing data at this node right now (see Store.writing)
 
     def to_json(self) -> dict[str, Any]:
         return {"Branch": self.branch, "Note": self.note, "Log": list(self.log), "UUID": self.uuid,
@@ -74,10 +72,17 @@ class Instance:
     data_uuid: str = field(default_factory=lambda: uuidlib.uuid4().hex)
     min_point: list[int] | None = None  # x, y, z, inclusive
     max_point: list[int] | None = None
-    # (scale, bx, by, bz) -> {version: block (z, y, x) or None for a deletion}; keyvalue: key -> {version: bytes|None}
+    # (scale, bx, by, bz) -> {version: block (z, y, x) or None for a deletion}; keyvalue: key -> {version: bytes|None}.
+    # Changed under Store.lock; a block array is never changed in place, only replaced, so a reader holding one
+    # sees a whole old block or a whole new one.
     blocks: dict[tuple[int, int, int, int], dict[int, np.ndarray | None]] = field(default_factory=dict)
     values: dict[str, dict[int, bytes | None]] = field(default_factory=dict)
-    max_label: int = 0
+    # labelarray, labelmap: max label per version, repo-wide max, allocator (with their own lock)
+    labels: LabelCounters | None = None
+    # Held by each voxel write from its first block to its last downres level: the read-modify-write of the lower
+    # scales (read the level above, reduce, store) must not interleave with another write's, or a reduction of
+    # stale data can be stored last. See _voxels.put_voxels.
+    write_lock: threading.Lock = field(default_factory=threading.Lock, repr=False, compare=False)
 
     @property
     def dtype(self) -> np.dtype:
@@ -108,8 +113,11 @@ class Instance:
             "MaxIndex": None if self.max_point is None else [p // b for p, b in zip(self.max_point, self.block)],
             "Background": 0,
         }
-        if self.typename in LABEL_TYPES:
-            ext.update({"MaxLabel": self.max_label, "NextLabel": self.max_label + 1})
+        if self.labels is not None:
+            counters = self.labels.info()
+            if self.typename != "labelmap":  # labelarray has no allocator of its own
+                del counters["NextLabel"]
+            ext.update(counters)
         if self.typename in MULTISCALE_TYPES:
             ext.update({"MaxDownresLevel": self.max_downres, "IndexedLabels": self.indexed})
         return {"Base": base, "Extended": ext, "Extents": {"MinPoint": self.min_point, "MaxPoint": self.max_point}}
@@ -159,10 +167,23 @@ def _triple(text: str, kind: type, what: str) -> tuple[Any, Any, Any]:
 
 
 class Store:
-    """Every repo of the server, behind one lock for changes of structure and data."""
+    """Every repo of the server.
+
+    What protects what:
+
+    - :attr:`lock` guards the structure (repos, UUIDs, nodes and their DAG links and locks, instances), the keyvalue
+      histories and the dicts of blocks: every check-then-change of these (a duplicate name, a locked node, the next
+      version ID) happens under it.
+    - a node's ``writers`` count (under :attr:`lock`) keeps commits and writes apart: a write enters only while its
+      node is unlocked, and a commit locks the node, then waits until the writes already in progress are done, so
+      nothing changes a node once its commit has been answered.
+    - ``Instance.write_lock`` serialises voxel writes of one instance (their lower scales are read-modify-writes).
+    - ``Instance.labels.lock`` guards a labelmap's label counters.
+    """
 
     def __init__(self) -> None:
         self.lock = threading.RLock()
+        self._writes_done = threading.Condition(self.lock)
         self.repos: dict[str, Repo] = {}
         self._next_version = 1
         self._uuids: dict[str, tuple[Repo, int]] = {}
@@ -224,8 +245,32 @@ class Store:
         with self.lock:
             if node.locked:
                 raise DvidError(400, f"node {node.uuid} is already locked")
-            node.locked, node.note, node.updated = True, note, _now()
+            node.locked, node.note, node.updated = True, note, _now()  # from here on, new writes are refused
             node.log.extend(log)
+            while node.writers:  # ... and those already in progress finish before the commit is answered
+                self._writes_done.wait()
+
+    @contextlib.contextmanager
+    def writing(self, node: Node, method: str, endpoint: str, *, admin: bool = False) -> Iterator[None]:
+        """Around a request that changes data at ``node``: refused if the node is locked (committed).
+
+        As on DVID, the check comes before the request's body is read, so a commit also waits for a client still
+        sending the body of a write it began before the commit.
+
+        Args:
+            admin: the request carries the server's admin token; DVID lets it change locked nodes.
+        """
+        with self.lock:
+            if node.locked and not admin:
+                raise DvidError(400, f'Cannot do {method} on endpoint "{endpoint}" of locked node {node.uuid}')
+            node.writers += 1
+        try:
+            yield
+        finally:
+            with self.lock:
+                node.writers -= 1
+                if not node.writers:
+                    self._writes_done.notify_all()
 
     def child(self, repo: Repo, node: Node, *, branch: str | None, note: str) -> Node:
         with self.lock:
@@ -241,7 +286,13 @@ class Store:
             return self._new_node(repo, branch=branch, note=note, parent=node)
 
     # -- instances ------------------------------------------------------------------------------------------------
-    def new_instance(self, repo: Repo, config: dict[str, Any]) -> Instance:
+    def new_instance(self, repo: Repo, node: Node, config: dict[str, Any], *, admin: bool = False) -> Instance:
+        """A data instance made at ``node`` (DVID names the node in its answer); refused on a locked node.
+
+        Args:
+            admin: the request carries the server's admin token; DVID lets it add instances to locked nodes.
+        """
+        self._check_open(node, admin)  # DVID's first check, before it reads the configuration
         typename = config.get("typename")
         name = config.get("dataname")
         if not isinstance(typename, str) or not isinstance(name, str) or not name:
@@ -262,18 +313,28 @@ class Store:
             inst.compression = _str_config(config, "Compression") or ("gzip" if typename == "labelmap" else "lz4")
             if typename in MULTISCALE_TYPES:
                 level = _str_config(config, "MaxDownresLevel") or "0"
-                if not level.isdigit():
-                    raise DvidError(400, f"MaxDownresLevel must be a whole number, got {level!r}")
+                if not re.fullmatch(r"[+-]?[0-9]+", level):  # Go's strconv.Atoi
+                    raise DvidError(400, f'strconv.Atoi: parsing "{level}": invalid syntax')
+                if not 0 <= int(level) <= 255:
+                    raise DvidError(400, f"illegal number of down-res levels specified ({int(level)}): "
+                                         "must be 0 <= n <= 255")
                 inst.max_downres = int(level)
                 inst.indexed = (_str_config(config, "IndexedLabels") or "true").lower() == "true"
+                inst.labels = LabelCounters(parents=lambda v: repo.nodes[v].parents)
         else:
             inst.compression = _str_config(config, "Compression") or "lz4"
         with self.lock:
+            self._check_open(node, admin)  # again, under the lock: a commit may have come in meanwhile
             if name in repo.instances:
                 raise DvidError(400, f"data {name!r} already exists in repo {repo.root}")
             repo.instances[name] = inst
             repo.updated = _now()
         return inst
+
+    def _check_open(self, node: Node, admin: bool) -> None:
+        with self.lock:
+            if node.locked and not admin:
+                raise DvidError(400, f"New data instance cannot be created on locked node {node.uuid}")
 
     def instance(self, repo: Repo, name: str) -> Instance:
         try:
@@ -292,8 +353,14 @@ class Store:
         return None
 
     def put_kv(self, inst: Instance, chain: list[int], key: str, value: bytes | None) -> None:
+        """Write (or, with None, delete) a key at the node: under the lock, as the key's history may be new."""
         with self.lock:
             inst.values.setdefault(key, {})[chain[0] if inst.versioned else 0] = value
+
+    def get_kv(self, inst: Instance, chain: list[int], key: str) -> bytes | None:
+        """The value of a key seen from the node (the newest write on it or its ancestors), None if absent."""
+        with self.lock:
+            return self.visible(inst.values.get(key, {}), chain, inst.versioned)
 
     def kv_keys(self, inst: Instance, chain: list[int]) -> list[str]:
         with self.lock:

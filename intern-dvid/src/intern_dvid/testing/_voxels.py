@@ -60,30 +60,37 @@ def put_voxels(store: Store, inst: Instance, chain: list[int], offset: tuple[int
     if any(o % b for o, b in zip(offset, inst.block)) or any(s % b for s, b in zip(size, inst.block)):
         end = [o + s - 1 for o, s in zip(offset, size)]
         raise DvidError(400, f"cannot store voxels in non-block aligned geometry {tuple(offset)} -> {tuple(end)}")
-    expected = int(np.prod(size)) * inst.dtype.itemsize
+    expected = size[0] * size[1] * size[2] * inst.dtype.itemsize  # Python ints: no overflow, however large
     if len(body) != expected:
         raise DvidError(400, f"voxels data was {len(body)} bytes, expected {expected} bytes for "
                              f"subvolume {tuple(size)} at {tuple(offset)}")
     data = np.frombuffer(body, dtype=inst.dtype.newbyteorder("<")).astype(inst.dtype, copy=False)
     data = data.reshape(size[2], size[1], size[0])
     version = chain[0] if inst.versioned else 0
-    _store_blocks(store, inst, version, offset, data, 0)
-    with store.lock:
-        end = [o + s - 1 for o, s in zip(offset, size)]
-        if inst.min_point is None or inst.max_point is None:
-            inst.min_point, inst.max_point = list(offset), end
-        else:
-            inst.min_point = [min(a, b) for a, b in zip(inst.min_point, offset)]
-            inst.max_point = [max(a, b) for a, b in zip(inst.max_point, end)]
-        if inst.typename != "uint8blk" and data.size:
-            inst.max_label = max(inst.max_label, int(data.max()))
-    lo, hi = list(offset), [o + s for o, s in zip(offset, size)]
-    for scale in range(1, inst.max_downres + 1):
-        # the region of this level the write touched, widened to whole blocks of this level
-        lo = [(a // 2) // b * b for a, b in zip(lo, inst.block)]
-        hi = [_ceil(_ceil(c, 2), b) * b for c, b in zip(hi, inst.block)]
-        source = _get_level(store, inst, chain, [2 * a for a in lo], [2 * (c - a) for a, c in zip(lo, hi)], scale - 1)
-        _store_blocks(store, inst, version, tuple(lo), downres_mode(source), scale)
+    # The instance's write lock makes each write whole with respect to the others: the lower scales are
+    # read-modify-writes (read the level above, reduce, store) over blocks that neighbouring writes share, and two
+    # of them interleaved can store a reduction of stale data last. Under the lock, the last write to reduce a block
+    # reads every block stored before it, so once every write has been answered each level is the reduction of the
+    # level above. Readers do not take it: they may see a write half done, as on a real DVID.
+    with inst.write_lock:
+        _store_blocks(store, inst, version, offset, data, 0)
+        with store.lock:
+            end = [o + s - 1 for o, s in zip(offset, size)]
+            if inst.min_point is None or inst.max_point is None:
+                inst.min_point, inst.max_point = list(offset), end
+            else:
+                inst.min_point = [min(a, b) for a, b in zip(inst.min_point, offset)]
+                inst.max_point = [max(a, b) for a, b in zip(inst.max_point, end)]
+        if inst.labels is not None and data.size:
+            inst.labels.written(version, int(data.max()))
+        lo, hi = list(offset), [o + s for o, s in zip(offset, size)]
+        for scale in range(1, inst.max_downres + 1):
+            # the region of this level the write touched, widened to whole blocks of this level
+            lo = [(a // 2) // b * b for a, b in zip(lo, inst.block)]
+            hi = [_ceil(_ceil(c, 2), b) * b for c, b in zip(hi, inst.block)]
+            source = _get_level(store, inst, chain, [2 * a for a in lo], [2 * (c - a) for a, c in zip(lo, hi)],
+                                scale - 1)
+            _store_blocks(store, inst, version, tuple(lo), downres_mode(source), scale)
 
 
 def _ceil(a: int, b: int) -> int:
