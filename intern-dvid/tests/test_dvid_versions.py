@@ -122,3 +122,22 @@ def test_reading_an_ancestor_after_children_wrote(root: str) -> None:
     intern.array(child)[...] = 7
     assert (intern.array(vol.uri)[...] == 2).all()  # the parent never sees its children's writes
     assert (intern.array(child.uri)[...] == 7).all()
+
+
+def test_no_new_instance_on_a_committed_node(root: str, api: requests.Session, server: DvidTestServer) -> None:
+    node = intern.open(root)
+    uuid = node.uuid
+    node.create_keyvalue("before")
+    api.post(f"{server.url}/api/node/{uuid}/commit", json={"note": "elsewhere"}).raise_for_status()
+    # as DVID answers: 400, naming the node in full, whatever prefix the request used
+    got = api.post(f"{server.url}/api/repo/{uuid[:8]}/instance", json={"typename": "keyvalue", "dataname": "kv"})
+    assert got.status_code == 400
+    assert got.text == f"New data instance cannot be created on locked node {uuid} (/api/repo/{uuid[:8]}/instance).\n"
+    with pytest.raises(ReadOnlyError, match="locked node"):  # `node` was opened before the commit
+        node.create_keyvalue("after")
+    with pytest.raises(ReadOnlyError, match="committed"):
+        _volume(root)
+    assert intern.ls(root) == ["before"]
+    child = intern.open(root).newversion("open")
+    added = api.post(f"{server.url}/api/repo/{child.uuid}/instance", json={"typename": "keyvalue", "dataname": "kv"})
+    assert added.json() == {"result": f"Added kv [keyvalue] to node {child.uuid}"}

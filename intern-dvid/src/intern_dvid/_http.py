@@ -47,7 +47,7 @@ _CLASSIFY: list[tuple[re.Pattern[str], type[InternError], str]] = [
     (re.compile(r"more than one UUID matches"), InvalidURIError, "give more characters of the UUID"),
     (re.compile(r"invalid data instance name"), NotFoundError,
      "intern.ls('dvid://HOST:PORT/UUID') lists the instances of a node"),
-    (re.compile(r"of locked node|already locked"), ReadOnlyError,
+    (re.compile(r"(of|on) locked node|already locked"), ReadOnlyError,
      "the version is committed: write to a new version (resource.newversion() or resource.branch(name))"),
     (re.compile(r"can't branch an unlocked node"), ReadOnlyError,
      "commit the node first (resource.commit(note)); DVID only branches committed versions"),

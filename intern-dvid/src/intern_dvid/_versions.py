@@ -168,6 +168,7 @@ class DvidNode:
 
         Raises:
             AlreadyExistsError: an instance of that name exists and ``exist_ok`` is false.
+            ReadOnlyError: the node is committed (DVID adds instances to open nodes only).
         """
         from intern.errors import AlreadyExistsError
 
