@@ -84,6 +84,9 @@ def _pt(values: tuple[int, ...]) -> str:
 def subvolume(offset_text: str, size_text: str, *, labels: bool) -> Subvolume:
     """The box of ``raw/0_1_2/<size>/<offset>``, checked in DVID's order (offset, then size, then the geometry).
 
+    Args:
+        labels: the request is for a labelmap, whose messages DVID writes in lower case (``illegal geometry``).
+
     Raises:
         DvidError: 400 for a malformed number, the wrong number of dimensions, a size below 1 on any axis, or a box
             reaching past the 32-bit coordinates DVID stores (which the real server would wrap around silently).
