@@ -105,38 +105,28 @@ def _bound(value: object, n: int, axis: str, what: str) -> int:
 
 
 def _slice(s: slice, n: int, axis: str) -> tuple[int, int, slice, int]:
-    """(box start, box stop, selection within the box, result length) of slice ``s`` on an axis of length ``n``."""
+    """(box start, box stop, selection within the box, result length) of slice ``s`` on an axis of length ``n``.
+
+    Bounds are checked, never clipped: a start or stop from ``-n`` to ``n`` (and, with a negative step, a stop of
+    ``-n - 1``, numpy's way to say "down to and including voxel 0"). Within those bounds the selection is exactly
+    numpy's, empty ones included, because it is computed by ``slice.indices`` as numpy computes it.
+    """
     step = 1 if s.step is None else _as_index(s.step)
     if step is None:
         raise IndexingError(f"slice step {s.step!r} on axis {axis} is not an integer")
     if step == 0:
         raise IndexingError(f"slice step cannot be zero (axis {axis})")
-    if step > 0:
-        lo = 0 if s.start is None else _bound(s.start, n, axis, "start")
-        hi = n if s.stop is None else _bound(s.stop, n, axis, "stop")
-        count = max(0, -(-(hi - lo) // step))
-        if count == 0:
-            return lo, lo, slice(0, 0), 0
-        last = lo + (count - 1) * step
-        return lo, last + 1, slice(None, None, step), count
-    # negative steps walk down from start (default: the last voxel) to just above stop (default: before voxel 0)
-    if s.start is None:
-        first = n - 1
-    else:
-        first = _bound(s.start, n, axis, "start")
-        if first == n:
-            raise OutOfBoundsError(f"slice start {s.start} is outside axis {axis} of size {n} (intern does not clip)")
+    lo = None if s.start is None else _bound(s.start, n, axis, "start")
     if s.stop is None:
-        end = -1
+        hi = None
+    elif step < 0 and _as_index(s.stop) == -n - 1:
+        hi = -n - 1  # below voxel 0: slice.indices makes it -1, "through voxel 0", as numpy does
     else:
-        i = _as_index(s.stop)
-        if i is None:
-            raise IndexingError(f"slice stop {s.stop!r} on axis {axis} is not an integer")
-        end = i + n if i < 0 else i
-        if not -1 <= end < n:
-            raise OutOfBoundsError(f"slice stop {i} is outside axis {axis} of size {n} (intern does not clip)")
-    count = max(0, -(-(first - end) // -step))
-    if count == 0 or n == 0:
+        hi = _bound(s.stop, n, axis, "stop")
+    first, end, _ = slice(lo, hi, step).indices(n)
+    picked = range(first, end, step)
+    if not picked:
         return 0, 0, slice(0, 0), 0
-    last = first + (count - 1) * step
-    return last, first + 1, slice(first - last, None, step), count
+    low, high = min(picked[0], picked[-1]), max(picked[0], picked[-1])
+    # the box spans the selected voxels; within it the selection starts at the first one picked, in step order
+    return low, high + 1, slice(picked[0] - low, None, step), len(picked)
