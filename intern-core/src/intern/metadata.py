@@ -12,6 +12,7 @@ voxel sizes, factors and offsets cover the spatial axes (z, y, x) only. Voxel si
 
 from __future__ import annotations
 
+import math
 from collections.abc import Sequence
 from typing import Any, Literal
 
@@ -20,9 +21,12 @@ from pydantic import BaseModel, ConfigDict, field_validator, model_validator
 
 from .errors import MetadataError
 
-__all__ = ["SPATIAL_AXES", "ScaleLevel", "VolumeMetadata", "VolumeKind", "to_nanometres"]
+__all__ = ["MAX_VOXELS", "SPATIAL_AXES", "ScaleLevel", "VolumeMetadata", "VolumeKind", "to_nanometres"]
 
 SPATIAL_AXES = ("z", "y", "x")
+#: the most voxels a level may have, in all and along one axis: TensorStore's index limit (2**62 - 2), below numpy's
+#: (2**63 - 1); a shape beyond it is damaged metadata, not a dataset
+MAX_VOXELS = 2**62 - 2
 VolumeKind = Literal["image", "segmentation"]
 
 # how many nanometres one unit is; the names OME-Zarr (UDUNITS-2), Boss and precomputed use
@@ -82,6 +86,9 @@ class ScaleLevel(_Model):
             raise MetadataError(f"a volume has at least the axes z, y, x; shape {self.shape} has fewer")
         if any(s < 0 for s in self.shape) or any(c < 1 for c in self.chunks):
             raise MetadataError(f"shape {self.shape} must be >= 0 and chunks {self.chunks} >= 1")
+        if math.prod(self.shape) > MAX_VOXELS or max(self.shape + self.chunks) > MAX_VOXELS:
+            raise MetadataError(f"shape {list(self.shape)} (chunks {list(self.chunks)}) holds more voxels than an "
+                                f"array can address ({MAX_VOXELS}); the metadata is damaged")
         if any(v <= 0 for v in self.voxel_size) or any(f <= 0 for f in self.downsample):
             raise MetadataError(f"voxel size {self.voxel_size} and downsample {self.downsample} must be positive")
         return self

@@ -19,6 +19,7 @@ from intern.metadata import VolumeMetadata
 from intern.uri import URI
 
 from ._codecs import compressors_for
+from ._diagnose import metadata_error, metadata_file, present_metadata_files
 from ._engines import Engine, open_engine
 from ._errors import translated, translating
 from ._location import Location
@@ -267,7 +268,11 @@ class ZarrRemote:
 
         try:
             return zarr.open(store=location.zarr_store(read_only=True), mode="r")
-        except (FileNotFoundError, KeyError) as exc:
+        except (FileNotFoundError, KeyError, ValueError, TypeError, AttributeError, RuntimeError) as exc:
+            # what zarr-python raises for absent metadata and for damaged metadata alike: the files tell which
+            present = present_metadata_files(location)
+            if present:
+                raise metadata_error(location, present, exc) from exc
             if location.exists():
                 raise NotFoundError(f"{_uri(location)} is not a Zarr array or group (no zarr.json, .zarray or "
                                     ".zgroup there)") from exc
@@ -293,7 +298,10 @@ class ZarrRemote:
                         from None
             layout = multiscales_layout(attrs, arrays, where=where, under_labels=under_labels)
         except ValidationError as exc:
-            raise MetadataError(f"{where}: {exc.errors()[0].get('msg', exc)}") from None
+            # an array's shape or data type that makes no intern volume is a fault of its own metadata file
+            named = metadata_file(location, node) if _is_array(node) else where
+            message = str(exc.errors()[0].get("msg", exc)).removeprefix("Value error, ")
+            raise MetadataError(f"{named}: {message}") from None
         return ZarrVolume(self, location, layout, arrays, mode=mode, **engine)
 
     @staticmethod
