@@ -36,7 +36,7 @@ _NOT_FOUND = frozenset({
 })
 _DECODE = frozenset({
     "MeshDecodeError", "SkeletonDecodeError", "DecodingError", "DecompressionError", "CompressionError",
-    "JSONDecodeError", "UnsupportedCompressionType", "SkeletonUnassignedEdgeError",
+    "JSONDecodeError", "UnsupportedCompressionType", "SkeletonUnassignedEdgeError", "DeflateError", "BadGzipFile",
 })
 _DENIED = frozenset({"Forbidden", "Unauthorized", "AccessDenied", "InvalidAccessKeyId", "SignatureDoesNotMatch"})
 _TRANSIENT = frozenset({

@@ -15,7 +15,7 @@ import numpy as np
 from intern.errors import MetadataError
 from intern.metadata import ScaleLevel, VolumeMetadata
 
-__all__ = ["ENCODINGS", "LevelInfo", "info_from_metadata", "levels_from_info", "metadata_from_info"]
+__all__ = ["ENCODINGS", "READ_ENCODINGS", "LevelInfo", "info_from_metadata", "levels_from_info", "metadata_from_info"]
 
 #: encodings intern writes, and the dtypes each takes (reading takes whatever cloud-volume decodes)
 ENCODINGS: dict[str, tuple[str, ...]] = {
@@ -24,6 +24,9 @@ ENCODINGS: dict[str, tuple[str, ...]] = {
     "png": ("uint8",),  # pyspng, which cloud-volume decodes png with, reads no 16-bit grey
     "compressed_segmentation": ("uint32", "uint64"),
 }
+#: encodings a volume may be read in: cloud-volume's ``chunks.decode`` (some need their codec's package installed)
+READ_ENCODINGS = ("raw", "jpeg", "png", "compressed_segmentation", "compresso", "crackle", "fpzip", "kempressed",
+                  "zfpc", "jxl", "npz")
 _CSEG_BLOCK = (8, 8, 8)
 
 
@@ -72,6 +75,8 @@ def _triple(value: Any, what: str, *, kind: type = int) -> tuple[Any, Any, Any]:
 def levels_from_info(info: dict[str, Any], *, where: str) -> list[LevelInfo]:
     """One :class:`LevelInfo` per entry of ``info["scales"]``, in the info's order (finest first).
 
+    ``where`` names the info file in messages.
+
     Raises:
         MetadataError: the info is not that of an image or segmentation volume, or a scale is malformed.
     """
@@ -108,6 +113,10 @@ def levels_from_info(info: dict[str, Any], *, where: str) -> list[LevelInfo]:
         except ValueError as exc:
             raise MetadataError(f"{where}: scale {key!r}: {exc}") from None
         encoding = str(scale.get("encoding", "raw"))
+        if encoding not in READ_ENCODINGS:
+            # refused at open: otherwise every written chunk of the scale fails to decode, and unwritten ones read as 0
+            raise MetadataError(f"{where}: scale {key!r} has encoding {encoding!r}, which intern cannot decode; "
+                                f"the encodings it reads are {', '.join(READ_ENCODINGS)}")
         block = scale.get("compressed_segmentation_block_size")
         out.append(LevelInfo(
             key=key, size=size, chunk=chunk, offset=offset, encoding=encoding,

@@ -25,7 +25,7 @@ from intern.errors import InvalidURIError, MetadataError, NotFoundError, ReadOnl
 from intern.files import write_atomic
 from intern.metadata import VolumeMetadata
 
-from ._errors import translated
+from ._errors import translated, translating
 from ._info import LevelInfo, levels_from_info, metadata_from_info
 from ._location import Location
 
@@ -99,7 +99,8 @@ class PrecomputedVolume:
         self._mode = mode
         self._fill_missing = _flag(fill_missing, "fill_missing")
         self._compress = compress_option(compress)
-        where = volume_uri(location, mode=mode)
+        # what is wrong with the metadata is wrong in the info file: messages name it
+        where = (location.local_path if location.is_local else location.url) + "/info"
         self.info = info
         self._levels: list[LevelInfo] = levels_from_info(info, where=where)
         self._metadata = metadata_from_info(info, self._levels, where=where)
@@ -173,7 +174,8 @@ class PrecomputedVolume:
             else:
                 content = self._get_local(name)
         else:
-            content = self._files.get(name)
+            with translating(f"{self.uri}: chunk {name}"):  # a damaged chunk is named, whatever decompressed it
+                content = self._files.get(name)
         if content is None:
             if self._fill_missing:
                 return np.zeros(box.shape, self._dtype)
@@ -189,8 +191,12 @@ class PrecomputedVolume:
         else:
             from cloudvolume import chunks
 
-            decoded = chunks.decode(content, level.encoding, shape=shape, dtype=self._dtype,
-                                    block_size=level.block_size)
+            try:
+                decoded = chunks.decode(content, level.encoding, shape=shape, dtype=self._dtype,
+                                        block_size=level.block_size)
+            except Exception as exc:  # each codec fails its own way on damaged bytes
+                raise MetadataError(f"{self.uri}: chunk {name} does not decode as {level.encoding} "
+                                    f"({type(exc).__name__}: {exc})") from exc
         # [x, y, z, c] in Fortran order is [c, z, y, x] in C order: .T is the conversion, and a view
         data = decoded.T if type(decoded) is np.ndarray else np.asarray(decoded).T
         if data.dtype != self._dtype:  # png decodes to its own type; the info's dtype is what intern promises
@@ -227,7 +233,12 @@ class PrecomputedVolume:
                 return content
             from cloudfiles import compression
 
-            return compression.decompress(content, _METHODS[suffix])
+            try:
+                return compression.decompress(content, _METHODS[suffix])
+            except Exception as exc:  # DeflateError, zlib.error, brotli.error...: each codec has its own
+                raise MetadataError(f"{self.uri}: chunk file {base + suffix} is damaged: it does not decompress as "
+                                    f"{_METHODS[suffix]} ({type(exc).__name__}: {exc}); restore it, or delete it to "
+                                    "read the chunk as missing") from exc
         return None
 
     def _fetch_sharded(self, level: LevelInfo, scale: int, x0: int, y0: int, z0: int) -> bytes | None:
