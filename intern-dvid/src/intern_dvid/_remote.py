@@ -19,7 +19,7 @@ import json
 import threading
 from dataclasses import dataclass
 from typing import Any, ClassVar
-from urllib.parse import urlencode
+from urllib.parse import urlencode, urlsplit
 
 from intern import config
 from intern.errors import AlreadyExistsError, InvalidURIError, MetadataError, NotFoundError
@@ -55,6 +55,25 @@ def _flag(value: Any, what: str) -> bool:
     if text in ("false", "0", "no", "off", ""):
         return False
     raise InvalidURIError(f"{what}={value!r}: use true or false")
+
+
+def _check_server(uri: URI, host: str) -> None:
+    """Refuse a server part that names no host, or a port that is not a number from 1 to 65535, at open time.
+
+    requests would only find out when the first request is built, with its own ``InvalidURL``.
+    """
+    usage = "write dvid://HOST:PORT/UUID/INSTANCE"
+    if not host or "@" in host:
+        raise InvalidURIError(f"{uri} names no server: {usage}")
+    try:
+        server = urlsplit(f"//{host}")
+        port = server.port
+    except ValueError as exc:  # a port out of range or not a number, an unclosed IPv6 bracket
+        raise InvalidURIError(f"{uri}: the server {host!r} is not HOST or HOST:PORT ({exc}); {usage}") from None
+    if not server.hostname:
+        raise InvalidURIError(f"{uri} names no host before the port: {usage}")
+    if port == 0:
+        raise InvalidURIError(f"{uri}: port 0 is not a port a server listens on (1 to 65535); {usage}")
 
 
 @dataclass(frozen=True)
@@ -119,8 +138,10 @@ class DvidRemote:
         if uri.scheme not in _SCHEMES:
             raise InvalidURIError(f"{uri}: intern-dvid serves dvid:// and dvid+https://")
         host, _, path = uri.rest.partition("/")
-        if not host or "@" in host:
-            raise InvalidURIError(f"{uri} names no server: write dvid://HOST:PORT/UUID/INSTANCE")
+        _check_server(uri, host)
+        if path.startswith("/"):
+            raise InvalidURIError(f"{uri} names no version: write dvid://HOST:PORT/UUID/INSTANCE (intern.ls "
+                                  f"'{uri.scheme}://{host}' lists the repos)")
         with cls._lock:
             remote = cls._instances.get((uri.scheme, host))
             if remote is None:
