@@ -9,6 +9,7 @@ import pytest
 
 import intern
 from intern.box import Box
+from intern.errors import ParameterError
 from intern.products import Skeleton, read_precomputed_skeleton_dir
 from intern_mesh import write_skeletons
 
@@ -59,7 +60,7 @@ def test_parameters_reach_kimimaro_and_unknown_ones_fail() -> None:
     assert intern.skeleton(seg, voxel_size=VOXEL, ids=[8]) == {}
     coarse = intern.skeleton(seg, voxel_size=VOXEL, teasar_scale=4, const=500)[9]
     assert len(coarse.vertices) > 10
-    with pytest.raises(TypeError, match="unknown parameters"):
+    with pytest.raises(ParameterError, match="'smoothness'.*teasar_scale"):  # a TypeError, as Python's own
         intern.skeleton(seg, voxel_size=VOXEL, smoothness=3)
 
 

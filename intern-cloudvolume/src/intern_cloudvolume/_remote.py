@@ -11,7 +11,14 @@ import threading
 from collections.abc import Callable, Mapping
 from typing import Any, ClassVar
 
-from intern.errors import AlreadyExistsError, InvalidURIError, MetadataError, NotFoundError, ReadOnlyError
+from intern.errors import (
+    AlreadyExistsError,
+    InvalidURIError,
+    MetadataError,
+    NotFoundError,
+    ParameterError,
+    ReadOnlyError,
+)
 from intern.metadata import VolumeMetadata
 from intern.uri import URI
 
@@ -85,7 +92,7 @@ class PrecomputedRemote:
         compress = compress_option(options.pop("compress", None))
         encoding = options.pop("encoding", None)  # a creation option; a URI that created the volume opens it too
         if options:
-            raise TypeError(f"unknown option(s) for precomputed:// open: {', '.join(sorted(options))}")
+            raise ParameterError(f"unknown option(s) for precomputed:// open: {', '.join(sorted(options))}")
         with translating(volume_uri(location, mode=mode)):
             info = self._info(location)
             if info is None:
@@ -127,7 +134,7 @@ class PrecomputedRemote:
         encoding = str(options.pop("encoding", encoding))  # also from the URL's query
         compress = compress_option(options.pop("compress", compress))
         if options:
-            raise TypeError(f"unknown option(s) for precomputed:// create: {', '.join(sorted(options))}")
+            raise ParameterError(f"unknown option(s) for precomputed:// create: {', '.join(sorted(options))}")
         uri = volume_uri(location)
         if location.read_only_protocol:
             raise ReadOnlyError(f"{uri}: a plain HTTP server takes no writes; create the volume where it is stored")

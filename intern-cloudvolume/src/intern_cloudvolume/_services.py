@@ -38,12 +38,6 @@ _PATTERNS = {
 }
 
 
-def _reject(params: dict[str, Any], what: str) -> None:
-    if params:
-        raise TypeError(f"stored {what} take no parameter(s) {', '.join(sorted(params))}: they were computed when "
-                        f"they were stored; pass prefer='local' to compute {what} with these parameters")
-
-
 def _directory(resource: Any, name: str) -> tuple[Any, str, dict[str, Any]]:
     """(cloud-files handle of the directory, its name, its info or {})."""
     sub = str(resource.info[name]).strip("/")
@@ -96,7 +90,7 @@ def _missing(resource: Any, labels: Sequence[int], what: str) -> NotFoundError:
 
 
 def stored_meshes(resource: Any, *, ids: Iterable[int] | None = None, box: Box | None = None, scale: int = 0,
-                  lod: int = 0, **params: Any) -> dict[int, Mesh]:
+                  lod: int = 0) -> dict[int, Mesh]:
     """The stored meshes of a segmentation, ``{label: Mesh}`` with vertices (x, y, z) in nm.
 
     Args:
@@ -108,9 +102,10 @@ def stored_meshes(resource: Any, *, ids: Iterable[int] | None = None, box: Box |
 
     Raises:
         NotFoundError: a label in ``ids`` has no stored mesh.
-        TypeError: a parameter only a local mesher takes (``simplify``, ...).
+
+    A parameter only a local mesher takes (``simplify``, ...) is refused by the resolver before this runs: stored
+    meshes were computed when they were stored.
     """
-    _reject(params, "meshes")
     with translating(f"{resource.uri} (mesh)"):
         labels, strict = _labels(resource, "mesh", ids, box, scale)
         if not labels:
@@ -167,8 +162,8 @@ def _mesh(m: Any, label: int) -> Mesh:
     return Mesh(vertices, faces, normals=normals, id=label).deduplicate()
 
 
-def stored_skeletons(resource: Any, *, ids: Iterable[int] | None = None, box: Box | None = None, scale: int = 0,
-                     **params: Any) -> dict[int, Skeleton]:
+def stored_skeletons(resource: Any, *, ids: Iterable[int] | None = None, box: Box | None = None,
+                     scale: int = 0) -> dict[int, Skeleton]:
     """The stored skeletons of a segmentation, ``{label: Skeleton}`` with vertices (x, y, z) in nm.
 
     Arguments are those of :func:`stored_meshes` (without ``lod``); the info's transform is applied, and the
@@ -176,9 +171,9 @@ def stored_skeletons(resource: Any, *, ids: Iterable[int] | None = None, box: Bo
 
     Raises:
         NotFoundError: a label in ``ids`` has no stored skeleton.
-        TypeError: a parameter only a local skeletoniser takes.
+
+    A parameter only a local skeletoniser takes is refused by the resolver before this runs.
     """
-    _reject(params, "skeletons")
     with translating(f"{resource.uri} (skeletons)"):
         labels, strict = _labels(resource, "skeletons", ids, box, scale)
         if not labels:

@@ -13,6 +13,7 @@ exception a Python user would reach for first, so ``except IndexError`` keeps wo
     ├── OutOfBoundsError (IndexError)         a box or index reaches outside the volume
     ├── IndexingError (IndexError)            an index expression intern does not support
     ├── DTypeError (TypeError)                a value cannot be cast to the volume's dtype
+    ├── ParameterError (TypeError)            a function, driver or service was given a parameter it does not take
     ├── ShapeError (ValueError)               data does not fit the box or selection it is written to
     ├── MetadataError (ValueError)            metadata is missing, invalid or inconsistent
     ├── ConfigError (ValueError)              a setting in intern.cfg or INTERN_* is invalid
@@ -47,6 +48,7 @@ __all__ = [
     "MetadataError",
     "NotFoundError",
     "OutOfBoundsError",
+    "ParameterError",
     "PermissionDeniedError",
     "PluginError",
     "ReadOnlyError",
@@ -109,6 +111,14 @@ class IndexingError(InternError, IndexError):
 
 class DTypeError(InternError, TypeError):
     """A value cannot be written to a volume of this dtype without an unsafe cast."""
+
+
+class ParameterError(InternError, TypeError):
+    """A service, or a driver's ``open``/``create``, was given a parameter it does not take.
+
+    A ``TypeError``, as Python's own answer to an unexpected keyword argument; the message names the parameter and
+    the ones that are taken.
+    """
 
 
 class ShapeError(InternError, ValueError):

@@ -18,6 +18,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field, replace
 from typing import Any, Literal
 
+from ._parameters import check_parameters
 from .errors import CapabilityUnavailableError
 from .hookspecs import ServiceSpec
 from .registry import KNOWN_SERVICES, get_registry, load_reference
@@ -96,12 +97,21 @@ class Resolution:
         Without an explicit ``prefer``, an implementation may decline at call time by raising
         :class:`CapabilityUnavailableError` (a server that stores meshes for some bodies only, or cannot cut a box):
         the next candidate that fits runs instead, and ``candidates`` records the hand-over.
+
+        Raises:
+            ParameterError: the implementation about to run does not take one of ``params`` (see
+                :mod:`intern._parameters`); it is refused before it runs.
+            CapabilityUnavailableError: nothing fits, or the last candidate declined.
         """
         if self._loader is None:
             raise CapabilityUnavailableError(self.explain())
         for pos, (index, loader) in enumerate(self._fits):
+            implementation = loader()
+            # every implementation, server-side or local, answers a parameter it does not take the same way
+            others = [(self.candidates[i].name, other) for i, other in self._fits if i != index]
+            check_parameters(self.capability, self.candidates[index].name, implementation, params, others)
             try:
-                return loader()(self._resource, **params)
+                return implementation(self._resource, **params)
             except CapabilityUnavailableError as exc:
                 if self.prefer is not None or pos + 1 == len(self._fits):
                     raise

@@ -22,7 +22,7 @@ from typing import Any, ClassVar
 from urllib.parse import urlencode, urlsplit
 
 from intern import config
-from intern.errors import AlreadyExistsError, InvalidURIError, MetadataError, NotFoundError
+from intern.errors import AlreadyExistsError, InvalidURIError, MetadataError, NotFoundError, ParameterError
 from intern.metadata import VolumeMetadata
 from intern.uri import URI
 
@@ -97,7 +97,7 @@ class Options:
         made = cls(compression=compression, supervoxels=_flag(merged.pop("supervoxels", False), "supervoxels"),
                    throttle=_flag(merged.pop("throttle", False), "throttle"), read_only=mode == "r")
         if merged:
-            raise TypeError(f"unknown option(s) for dvid:// open: {', '.join(sorted(merged))} (known: compression, "
+            raise ParameterError(f"unknown option(s) for dvid:// open: {', '.join(sorted(merged))} (known: compression, "
                             "supervoxels, throttle, mode)")
         return made
 
@@ -163,7 +163,7 @@ class DvidRemote:
         node = self.node(ref)
         if name is None:
             if options:
-                raise TypeError(f"a DVID node takes no options, got {', '.join(sorted(options))}")
+                raise ParameterError(f"a DVID node takes no options, got {', '.join(sorted(options))}")
             return node
         return self.volume(node, name, Options.parse(dict(options), self.settings))
 

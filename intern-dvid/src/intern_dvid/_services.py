@@ -70,8 +70,8 @@ def _fetch_all(store: DvidKeyValue, ids: list[int], suffix: str, what: str) -> l
     return run_parallel(get, ids)
 
 
-def stored_mesh(resource: DvidVolume, *, ids: Sequence[int] | None = None, box: Box | None = None, scale: int = 0,
-                **params: Any) -> dict[int, Mesh]:
+def stored_mesh(resource: DvidVolume, *, ids: Sequence[int] | None = None, box: Box | None = None,
+                scale: int = 0) -> dict[int, Mesh]:
     """Meshes kept in keyvalue ``<seg>_meshes`` (``<body>.ngmesh``); every stored mesh when ``ids`` is None.
 
     The stored meshes are whatever resolution they were made at: ``scale`` does not change them.
@@ -84,7 +84,7 @@ def stored_mesh(resource: DvidVolume, *, ids: Sequence[int] | None = None, box: 
 
 
 def stored_skeleton(resource: DvidVolume, *, ids: Sequence[int] | None = None, box: Box | None = None,
-                    scale: int = 0, units: str = "voxels", **params: Any) -> dict[int, Skeleton]:
+                    scale: int = 0, units: str = "voxels") -> dict[int, Skeleton]:
     """Skeletons kept in keyvalue ``<seg>_skeletons`` (``<body>_swc``), vertices and radii converted to nm.
 
     Args:
@@ -111,8 +111,7 @@ def _dvid_xyz(resource: DvidVolume, points: np.ndarray) -> np.ndarray:
     return (points + offset)[:, ::-1]
 
 
-def label_at(resource: DvidVolume, points: Any = None, *, supervoxels: bool | None = None,
-             **params: Any) -> np.ndarray | int:
+def label_at(resource: DvidVolume, points: Any = None, *, supervoxels: bool | None = None) -> np.ndarray | int:
     """The label at (z, y, x) voxel ``points`` of scale 0: an ``(n,)`` uint64 array, or an int for one point."""
     if points is None:
         raise TypeError("label_at needs points: one (z, y, x) voxel or an (n, 3) array of them")
@@ -136,8 +135,7 @@ def _label(label: Any) -> int:
     return value
 
 
-def sparsevol(resource: DvidVolume, label: Any = None, *, supervoxels: bool | None = None,
-              **params: Any) -> SparseVolume:
+def sparsevol(resource: DvidVolume, label: Any = None, *, supervoxels: bool | None = None) -> SparseVolume:
     """The voxels of ``label`` as a :class:`SparseVolume` (runs, ``coords``, ``mask()``, ``box``, ``size``).
 
     Raises:
@@ -163,7 +161,7 @@ def _sparsevol_size(resource: DvidVolume, label: Any) -> dict[str, Any]:
         raise NotFoundError(f"{resource.uri} has no voxels of label {label} at version {resource.version}") from None
 
 
-def bounding_box(resource: DvidVolume, label: Any = None, **params: Any) -> Box:
+def bounding_box(resource: DvidVolume, label: Any = None) -> Box:
     """The (z, y, x) half-open box around ``label``'s voxels at scale 0, from DVID's label index."""
     found = _sparsevol_size(resource, label)
     offset = resource.metadata.scales[0].offset
@@ -172,6 +170,6 @@ def bounding_box(resource: DvidVolume, label: Any = None, **params: Any) -> Box:
     return Box(tuple(a - o for a, o in zip(lo, offset)), tuple(b - o for b, o in zip(hi, offset)))
 
 
-def size(resource: DvidVolume, label: Any = None, **params: Any) -> int:
+def size(resource: DvidVolume, label: Any = None) -> int:
     """How many voxels ``label`` has at scale 0, from DVID's label index."""
     return int(_sparsevol_size(resource, label)["voxels"])

@@ -89,3 +89,7 @@ def skeleton(resource: VolumeResource, *, ids: Sequence[int] | None = None, box:
         vertices = np.asarray(sk.vertices, dtype=np.float64) + corner
         out[int(label)] = Skeleton(vertices, np.asarray(sk.edges), radii=np.asarray(sk.radius), id=int(label))
     return out
+
+
+#: what ``**params`` passes on to kimimaro, so that the resolver refuses anything else before kimimaro is imported
+skeleton.extra_parameters = (*TEASAR_PARAMETERS, *OPTIONS)  # type: ignore[attr-defined]

@@ -22,7 +22,14 @@ import numpy as np
 from pydantic import ValidationError
 
 from intern.box import Box
-from intern.errors import AlreadyExistsError, InvalidURIError, MetadataError, NotFoundError, ReadOnlyError
+from intern.errors import (
+    AlreadyExistsError,
+    InvalidURIError,
+    MetadataError,
+    NotFoundError,
+    ParameterError,
+    ReadOnlyError,
+)
 from intern.metadata import ScaleLevel, VolumeMetadata
 from intern.uri import URI
 
@@ -253,6 +260,8 @@ class H5Remote:
         """
         options = dict(options)
         mode = self._mode(options)
+        if options:  # the one option is mode: anything else is a mistake, not something to ignore
+            raise ParameterError(f"unknown option(s) for h5:// open: {', '.join(sorted(options))} (known: mode)")
         file, inner = split_path(path)
         with translating(_uri(file, inner)):
             with _FILES.lock(file):
@@ -286,7 +295,7 @@ class H5Remote:
         options = dict(options)
         self._mode(options)
         if options:
-            raise TypeError(f"unknown option(s) for h5:// create: {', '.join(sorted(options))}")
+            raise ParameterError(f"unknown option(s) for h5:// create: {', '.join(sorted(options))}")
         file, inner = split_path(path)
         if not inner:
             raise InvalidURIError(f"{_uri(file, inner)} names a file; name a dataset in it: h5://{file}/volume")

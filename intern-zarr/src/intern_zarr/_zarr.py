@@ -14,7 +14,14 @@ import numpy as np
 from pydantic import ValidationError
 
 from intern.box import Box
-from intern.errors import AlreadyExistsError, InvalidURIError, MetadataError, NotFoundError, ReadOnlyError
+from intern.errors import (
+    AlreadyExistsError,
+    InvalidURIError,
+    MetadataError,
+    NotFoundError,
+    ParameterError,
+    ReadOnlyError,
+)
 from intern.metadata import VolumeMetadata
 from intern.uri import URI
 
@@ -200,7 +207,7 @@ class ZarrRemote:
         mode = _mode(options, "r" if location.protocol in ("http", "https") else "a")
         engine = _engine_options(options)
         if options:
-            raise TypeError(f"unknown option(s) for zarr:// open: {', '.join(sorted(options))}")
+            raise ParameterError(f"unknown option(s) for zarr:// open: {', '.join(sorted(options))}")
         with translating(_uri(location)):
             node = self._node(location)
             return self._resource(location, node, mode, engine)
@@ -242,7 +249,7 @@ class ZarrRemote:
         _mode(options)  # creating always writes; a mode only has to be valid
         engine = _engine_options(options)
         if options:
-            raise TypeError(f"unknown option(s) for zarr:// create: {', '.join(sorted(options))}")
+            raise ParameterError(f"unknown option(s) for zarr:// create: {', '.join(sorted(options))}")
         with translating(_uri(location)):
             try:
                 existing = self._node(location)

@@ -55,7 +55,7 @@ def reduce_mode(data: np.ndarray, factor: Sequence[int]) -> np.ndarray:
 
 
 def downsample(resource: VolumeResource, *, factor: Sequence[int] = (1, 2, 2), levels: int = 1, dest: Any = None,
-               scale: int = 0, box: Box | None = None, **_: Any) -> list[Any]:
+               scale: int = 0, box: Box | None = None) -> list[Any]:
     if levels < 1 or len(factor) != 3 or any(int(f) < 1 for f in factor):
         raise MetadataError(f"downsample needs levels >= 1 and three factors >= 1, got levels={levels}, factor={factor}")
     level = resource.metadata.scale(scale)

@@ -25,7 +25,7 @@ def _spatial(resource: VolumeResource) -> tuple[Box, tuple[int, ...]]:
     return Box.from_shape(level.shape), level.chunks
 
 
-def label_at(resource: VolumeResource, points: Any = None, **_: Any) -> np.ndarray | int:
+def label_at(resource: VolumeResource, points: Any = None) -> np.ndarray | int:
     """The label at (z, y, x) voxel ``points`` of scale 0: an ``(n,)`` uint64 array, or an int for one point."""
     if points is None:
         raise TypeError("label_at needs points: one (z, y, x) voxel or an (n, 3) array of them")
@@ -78,14 +78,14 @@ def _scan(resource: VolumeResource, label: int) -> tuple[int, Box | None]:
     return total, found
 
 
-def bounding_box(resource: VolumeResource, label: Any = None, **_: Any) -> Box:
+def bounding_box(resource: VolumeResource, label: Any = None) -> Box:
     """The (z, y, x) half-open box around ``label``'s voxels at scale 0."""
     if label is None:
         raise TypeError("bounding_box needs a label")
     return _scan(resource, int(label))[1]  # type: ignore[return-value]
 
 
-def size(resource: VolumeResource, label: Any = None, **_: Any) -> int:
+def size(resource: VolumeResource, label: Any = None) -> int:
     """How many voxels ``label`` has at scale 0."""
     if label is None:
         raise TypeError("size needs a label")
