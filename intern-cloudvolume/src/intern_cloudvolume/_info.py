@@ -62,13 +62,13 @@ class LevelInfo:
         return f"{self.key}/{x0 + ox}-{x1 + ox}_{y0 + oy}-{y1 + oy}_{z0 + oz}-{z1 + oz}"
 
 
-def _triple(value: Any, what: str, *, kind: type = int) -> tuple[Any, Any, Any]:
+def _triple(value: Any, what: str, *, where: str, kind: type = int) -> tuple[Any, Any, Any]:
     try:
         out = tuple(kind(v) for v in value)
     except (TypeError, ValueError):
-        raise MetadataError(f"info {what} {value!r} is not three numbers") from None
+        raise MetadataError(f"{where}: {what} {value!r} is not three numbers (x, y, z)") from None
     if len(out) != 3:
-        raise MetadataError(f"info {what} {value!r} is not three numbers (x, y, z)")
+        raise MetadataError(f"{where}: {what} {value!r} is not three numbers (x, y, z)")
     return out  # type: ignore[return-value]
 
 
@@ -86,17 +86,20 @@ def levels_from_info(info: dict[str, Any], *, where: str) -> list[LevelInfo]:
     scales = info.get("scales")
     if not isinstance(scales, list) or not scales:
         raise MetadataError(f"{where}: info has no scales")
-    channels = int(info.get("num_channels", 1))
+    try:
+        channels = int(info.get("num_channels", 1))
+    except (TypeError, ValueError):
+        raise MetadataError(f"{where}: num_channels {info.get('num_channels')!r} is not a whole number") from None
     if channels < 1:
         raise MetadataError(f"{where}: num_channels {channels} must be at least 1")
-    finest = np.array(_triple(scales[0].get("resolution"), "resolution", kind=float))
+    finest = np.array(_triple(scales[0].get("resolution"), "scale 0 resolution", where=where, kind=float))
     out = []
     for i, scale in enumerate(scales):
         try:
-            size = _triple(scale["size"], "size")
-            chunk = _triple(scale["chunk_sizes"][0], "chunk_sizes")
-            resolution = _triple(scale["resolution"], "resolution", kind=float)
-            offset = _triple(scale.get("voxel_offset", (0, 0, 0)), "voxel_offset")
+            size = _triple(scale["size"], f"scale {i} size", where=where)
+            chunk = _triple(scale["chunk_sizes"][0], f"scale {i} chunk_sizes", where=where)
+            resolution = _triple(scale["resolution"], f"scale {i} resolution", where=where, kind=float)
+            offset = _triple(scale.get("voxel_offset", (0, 0, 0)), f"scale {i} voxel_offset", where=where)
             key = str(scale["key"])
         except (KeyError, IndexError, TypeError):
             raise MetadataError(f"{where}: scale {i} lacks key, size, resolution or chunk_sizes") from None
@@ -120,7 +123,8 @@ def levels_from_info(info: dict[str, Any], *, where: str) -> list[LevelInfo]:
         block = scale.get("compressed_segmentation_block_size")
         out.append(LevelInfo(
             key=key, size=size, chunk=chunk, offset=offset, encoding=encoding,
-            block_size=_triple(block, "compressed_segmentation_block_size") if block is not None else
+            block_size=_triple(block, f"scale {i} compressed_segmentation_block_size", where=where)
+            if block is not None else
             (_CSEG_BLOCK if encoding == "compressed_segmentation" else None),
             sharding=scale.get("sharding") or None,
             level=level,

@@ -25,6 +25,7 @@ from intern.errors import InvalidURIError, MetadataError, NotFoundError, ReadOnl
 from intern.files import write_atomic
 from intern.metadata import VolumeMetadata
 
+from ._cseg import layout_fault
 from ._errors import translated, translating
 from ._info import LevelInfo, levels_from_info, metadata_from_info
 from ._location import Location
@@ -191,6 +192,11 @@ class PrecomputedVolume:
         else:
             from cloudvolume import chunks
 
+            if level.encoding == "compressed_segmentation":
+                # its decoder trusts the chunk's offsets: a damaged chunk would crash the process, not raise
+                fault = layout_fault(content, shape, level.block_size or (8, 8, 8), self._dtype)
+                if fault:
+                    raise MetadataError(f"{self.uri}: chunk {name} is damaged: {fault} (compressed_segmentation)")
             try:
                 decoded = chunks.decode(content, level.encoding, shape=shape, dtype=self._dtype,
                                         block_size=level.block_size)
