@@ -312,7 +312,9 @@ CASES: list[Bad] = [
         ("compression",)),
 
     # services: a parameter the implementation about to run does not take
-    Bad("service-mesh-labels", lambda w: intern.mesh(w.seg, labels=[7]), ParameterError, ("mesh", "'labels'", "ids")),
+    Bad("service-mesh-labels", lambda w: intern.mesh(w.seg, labels=[7]), ParameterError,
+        ("mesh", "'zmesh'", "'labels'", "did you mean 'ids'")),
+    Bad("service-mesh-mip", lambda w: intern.mesh(w.seg, ids=[7], mip=1), ParameterError, ("did you mean 'scale'",)),
     Bad("service-mesh-misspelt", lambda w: intern.mesh(w.seg, ids=[7], simplfy=8), ParameterError,
         ("'simplfy'", "did you mean 'simplify'")),
     Bad("service-mesh-lod-locally", lambda w: intern.mesh(w.seg, ids=[7], lod=1), ParameterError, ("'lod'", "zmesh")),

@@ -23,6 +23,10 @@ from .errors import ParameterError
 __all__ = ["check_parameters", "parameters_taken"]
 
 _NAMED = (inspect.Parameter.POSITIONAL_OR_KEYWORD, inspect.Parameter.KEYWORD_ONLY)
+#: what other tools of the field call intern's parameters (cloud-volume's ``segids`` and ``mip``, ``labels``...), for
+#: the "did you mean" of a message; spelling mistakes are found by similarity
+_OTHER_NAMES = {"labels": "ids", "label_ids": "ids", "segids": "ids", "segment_ids": "ids", "mip": "scale",
+                "level": "scale", "bbox": "box", "bounds": "box"}
 
 
 def parameters_taken(implementation: Callable[..., Any]) -> frozenset[str] | None:
@@ -65,7 +69,8 @@ def check_parameters(capability: str, name: str, implementation: Callable[..., A
     listed = ", ".join(repr(w) for w in wrong)
     message = (f"{capability} (implementation {name!r}) takes no parameter{plural} {listed}; it takes "
                f"{', '.join(sorted(taken)) or 'none'}")
-    close = {w: difflib.get_close_matches(w, sorted(taken), n=1) for w in wrong}
+    close = {w: [_OTHER_NAMES[w]] if _OTHER_NAMES.get(w) in taken else difflib.get_close_matches(w, sorted(taken), n=1)
+             for w in wrong}
     hints = [f"did you mean {m[0]!r} for {w!r}?" for w, m in close.items() if m]
     takers = _takers(wrong, others)
     if takers:
