@@ -3,6 +3,9 @@
 Modes: ``slow`` (each read sleeps), ``flaky`` (the first two reads of every box fail transiently), ``broken`` (reads
 at z >= 32 fail for good unless ``FAULTY_FIXED=1``), ``lossy`` (writes flip a voxel). Registered in a process with
 ``intern.registry.register(faulty_plugin, name="faulty")``; the subprocess tests do the same.
+
+Chunk stamps are the Zarr volume's own; with ``FAULTY_NO_STAMPS=1`` the volume says it cannot tell (``None``), as a
+store without modification stamps does.
 """
 
 from __future__ import annotations
@@ -56,6 +59,11 @@ class FaultyVolume:
         if self.mode == "broken" and box.start[-3] >= 32 and os.environ.get("FAULTY_FIXED") != "1":
             raise RemoteError("500 Internal Server Error (injected)", 500, "disk on fire")
         return self.inner.read(box, scale=scale)
+
+    def chunk_stamp(self, box, *, scale=0):
+        if os.environ.get("FAULTY_NO_STAMPS") == "1":
+            return None
+        return self.inner.chunk_stamp(box, scale=scale)
 
     def write(self, box, data, *, scale=0):
         if self.mode == "lossy":

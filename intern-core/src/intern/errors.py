@@ -17,6 +17,7 @@ exception a Python user would reach for first, so ``except IndexError`` keeps wo
     ├── ShapeError (ValueError)               data does not fit the box or selection it is written to
     ├── MetadataError (ValueError)            metadata is missing, invalid or inconsistent
     ├── ConfigError (ValueError)              a setting in intern.cfg or INTERN_* is invalid
+    ├── InvalidArgumentError (ValueError)     an argument of a call or command is out of range; names it
     ├── CapabilityUnavailableError (LookupError) no implementation of a service fits
     ├── PluginError (RuntimeError)            a plugin is broken or registers nonsense
     ├── RemoteError (OSError)                 the datastore answered with an error, or not at all
@@ -44,6 +45,7 @@ __all__ = [
     "DriverNotInstalledError",
     "IndexingError",
     "InternError",
+    "InvalidArgumentError",
     "InvalidURIError",
     "MetadataError",
     "NotFoundError",
@@ -127,6 +129,13 @@ class ShapeError(InternError, ValueError):
 
 class ConfigError(InternError, ValueError):
     """A setting in the configuration file or the environment is invalid; the message names it."""
+
+
+class InvalidArgumentError(InternError, ValueError):
+    """An argument of a call or command (a unit size, a worker count, a scale level) is out of range.
+
+    The message names the argument as the caller wrote it (``chunk``, ``--workers``), so nothing has run yet.
+    """
 
 
 class MetadataError(InternError, ValueError):

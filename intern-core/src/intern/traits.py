@@ -24,6 +24,9 @@ caller names none) and ``server_name`` (how the resolver names its server-side i
 attributes tune the core's handling: ``fresh_reads = True`` promises that ``read`` returns arrays the
 driver keeps no reference to (the core then hands them to the caller without copying), and a ``close()`` method
 (:class:`SupportsClose`) releases file handles or sessions.
+
+A volume that can tell cheaply whether its stored chunks changed implements :class:`SupportsChunkStamps`: a resumed
+copy then copies again the units whose source changed since they were journaled (see ``docs/transfers.md``).
 """
 
 from __future__ import annotations
@@ -41,6 +44,7 @@ __all__ = [
     "Resource",
     "Service",
     "ServerService",
+    "SupportsChunkStamps",
     "SupportsClose",
     "SupportsCreate",
     "SupportsVersions",
@@ -104,6 +108,29 @@ class SupportsClose(Protocol):
     """A resource or remote holding something to release (open files, HTTP sessions)."""
 
     def close(self) -> None: ...
+
+
+@runtime_checkable
+class SupportsChunkStamps(Protocol):
+    """A volume that can tell, without reading voxels, whether the stored data under a box has changed.
+
+    Note for implementers: gather the stamp from what the store keeps anyway, at the cost of one ``stat`` (or one
+    ``HEAD``) per stored chunk, or one listing: a file's inode, size and ``mtime_ns``, an object's ETag, a server's
+    version or mutation id. Never read the voxels; the copy's verification already does that. A store that
+    rewrites a chunk by renaming a new file over it changes the inode, which catches a rewrite within one tick of
+    the file system's clock. Return ``None`` when the store cannot tell for this box (a sharded scale, a server
+    without a mutation id); the caller then relies on reading the data back.
+    """
+
+    def chunk_stamp(self, box: Box, *, scale: int = 0) -> str | None:
+        """A token of the stored state of every chunk (shard, file) holding voxels of ``box`` at level ``scale``.
+
+        The token is the same, in any process and after reopening the volume by URI, as long as none of those chunks
+        is written, created or deleted, and differs as soon as one is. A missing chunk (read as the fill value) has
+        a state too: creating it changes the token. Tokens are compared for equality only; their content is the
+        driver's. ``None``: the store cannot tell.
+        """
+        ...
 
 
 @runtime_checkable

@@ -7,6 +7,8 @@
 
 from __future__ import annotations
 
+import itertools
+import os
 import threading
 from typing import Any, ClassVar
 
@@ -22,6 +24,7 @@ from intern.errors import (
     ParameterError,
     ReadOnlyError,
 )
+from intern.executor import run_parallel
 from intern.metadata import VolumeMetadata
 from intern.uri import URI
 
@@ -69,6 +72,8 @@ class ZarrVolume:
         self._layout = layout
         # only the format is kept of zarr-python's read-only arrays: engines open their own handles
         self._formats = [int(getattr(a.metadata, "zarr_format", 3)) for a in arrays]
+        # and how each names its chunk (or shard) files: "c/0/1/2", "0.1.2", ... (for chunk_stamp)
+        self._chunk_keys = [a.metadata.encode_chunk_key for a in arrays]
         self._mode = mode
         self._prefer = engine
         self._cache_bytes = cache_bytes
@@ -126,8 +131,47 @@ class ZarrVolume:
             data = np.ascontiguousarray(data.transpose(self._inverse))
         self.engine(scale).write(self._stored(box), data)
 
+    @translated
+    def chunk_stamp(self, box: Box, *, scale: int = 0) -> str:
+        """The stored state of every chunk (or shard) file holding voxels of ``box``, without reading them.
+
+        On a local disk one ``stat`` per file (inode, size, ``mtime_ns``: a rewrite renames a new file over the old,
+        so the inode changes even within one tick of the clock); elsewhere one ``info`` request per object (an S3
+        ETag, or size and modification time). A missing file, read as the fill value, is a state of its own.
+        """
+        level = self.metadata.scales[scale]
+        chunks = level.chunks if self._inverse is None else tuple(level.chunks[i] for i in self._inverse)
+        grid = [range(s.start // c, -(-s.stop // c)) for s, c in zip(self._stored(box), chunks)]
+        encode = self._chunk_keys[scale]
+        keys = [encode(index) for index in itertools.product(*grid)]
+        where = self._location.child(self._layout.paths[scale])
+        if where.is_local:
+            return "\n".join(_file_state(where.path, key) for key in keys)
+        fs, root = where.filesystem()
+        return "\n".join(run_parallel(lambda key: _object_state(fs, f"{root}/{key}", key), keys))
+
     def __repr__(self) -> str:
         return f"<ZarrVolume {self.uri} {self.metadata.dtype}{list(self.metadata.shape)}>"
+
+
+def _file_state(root: str, key: str) -> str:
+    try:
+        st = os.stat(os.path.join(root, key))
+    except FileNotFoundError:
+        return f"{key} -"
+    return f"{key} {st.st_ino} {st.st_size} {st.st_mtime_ns}"
+
+
+def _object_state(fs: Any, path: str, key: str) -> str:
+    if hasattr(fs, "invalidate_cache"):
+        fs.invalidate_cache(path)  # s3fs answers info() from its listings cache: ask the store itself
+    try:
+        info = fs.info(path)
+    except FileNotFoundError:
+        return f"{key} -"
+    tag = info.get("ETag") or info.get("etag") or ""
+    modified = info.get("LastModified") or info.get("mtime") or info.get("last_modified") or ""
+    return f"{key} {tag} {info.get('size', '')} {modified}"
 
 
 class ZarrGroup:

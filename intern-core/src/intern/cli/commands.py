@@ -4,12 +4,14 @@ from __future__ import annotations
 
 import argparse
 import dataclasses
+import sys
+import warnings
 from pathlib import Path
 
 import numpy as np
 
 from ..box import Box
-from ..errors import InvalidURIError
+from ..errors import InvalidArgumentError, InvalidURIError
 from ..progress import Progress
 from . import _print_json
 
@@ -125,15 +127,43 @@ def cutout(args: argparse.Namespace) -> int:
     return 0
 
 
+def _whole_numbers(text: str, option: str, *, least: int) -> list[int]:
+    """``"64,512,512"`` as numbers, each at least ``least``; an error naming ``option`` otherwise."""
+    try:
+        values = [int(x) for x in text.split(",")]
+    except ValueError:
+        raise InvalidArgumentError(f"{option} {text}: give whole numbers separated by commas") from None
+    if any(v < least for v in values):
+        raise InvalidArgumentError(f"{option} {text}: every number must be at least {least}")
+    return values
+
+
 def copy(args: argparse.Namespace) -> int:
+    from ..transfer import TransferWarning
     from ..transfer import copy as run_copy
 
-    scales = "all" if args.scales == "all" else [int(x) for x in args.scales.split(",")]
-    report = run_copy(
-        args.source, args.destination,
-        box=Box.parse(args.box) if args.box else None, scale=args.scale, scales=scales,
-        chunk=[int(x) for x in args.chunk.split(",")] if args.chunk else None,
-        workers=args.workers, scheduler=args.scheduler, resume=not args.no_resume, verify=not args.no_verify,
-    )
+    scales = "all" if args.scales == "all" else _whole_numbers(args.scales, "--scales", least=0)
+    chunk = _whole_numbers(args.chunk, "--chunk", least=1) if args.chunk else None
+    if args.workers is not None and args.workers < 1:
+        raise InvalidArgumentError(f"--workers {args.workers}: give at least 1")
+    if args.scale < 0:
+        raise InvalidArgumentError(f"--scale {args.scale}: a level number is 0 or more")
+    with warnings.catch_warnings():
+        # a discarded journal is news to whoever runs the command: one plain line on stderr, when it happens
+        warnings.simplefilter("always", TransferWarning)
+        shown = warnings.showwarning
+
+        def show(message: Warning | str, category: type[Warning], *rest: object, **options: object) -> None:
+            if issubclass(category, TransferWarning):
+                print(f"intern: warning: {message}", file=sys.stderr)
+            else:
+                shown(message, category, *rest, **options)  # type: ignore[arg-type]
+
+        warnings.showwarning = show
+        report = run_copy(
+            args.source, args.destination,
+            box=Box.parse(args.box) if args.box else None, scale=args.scale, scales=scales, chunk=chunk,
+            workers=args.workers, scheduler=args.scheduler, resume=not args.no_resume, verify=not args.no_verify,
+        )
     print(report)
     return 0
