@@ -1,5 +1,7 @@
 """A test driver, ``faulty://MODE/PATH.zarr``: a real Zarr volume behind a remote that misbehaves as told.
 
+``faulty://MODE/URI`` (``faulty://broken/precomputed://s3://bucket/em``) wraps any other volume the same way.
+
 Modes: ``slow`` (each read sleeps), ``flaky`` (the first two reads of every box fail transiently), ``broken`` (reads
 at z >= 32 fail for good unless ``FAULTY_FIXED=1``), ``lossy`` (writes flip a voxel). Registered in a process with
 ``intern.registry.register(faulty_plugin, name="faulty")``; the subprocess tests do the same.
@@ -32,7 +34,7 @@ def intern_schemes():
 class FaultyVolume:
     def __init__(self, remote, mode: str, path: str) -> None:
         self._remote, self.mode, self.path = remote, mode, path
-        self.inner = intern.open(f"zarr://{path}")
+        self.inner = intern.open(path[1:] if "://" in path else f"zarr://{path}")
         self.metadata = self.inner.metadata
         self.handles_any_box = getattr(self.inner, "handles_any_box", False)
 
@@ -63,7 +65,8 @@ class FaultyVolume:
     def chunk_stamp(self, box, *, scale=0):
         if os.environ.get("FAULTY_NO_STAMPS") == "1":
             return None
-        return self.inner.chunk_stamp(box, scale=scale)
+        stamp = getattr(self.inner, "chunk_stamp", None)
+        return None if stamp is None else stamp(box, scale=scale)
 
     def write(self, box, data, *, scale=0):
         if self.mode == "lossy":

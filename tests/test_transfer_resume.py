@@ -10,6 +10,7 @@ from __future__ import annotations
 import shutil
 import subprocess
 import sys
+import uuid
 from pathlib import Path
 
 import numpy as np
@@ -40,8 +41,28 @@ def faulty():
     return faulty_plugin
 
 
-def _source(path: Path, *, voxel_size=(8, 8, 8), seed=0) -> np.ndarray:
-    a = intern.create(f"zarr://{path}", shape=SHAPE, dtype="uint16", chunks=CHUNKS, voxel_size=voxel_size)
+@pytest.fixture(scope="module")
+def s3_endpoint():
+    from intern.testing.servers import s3_server
+
+    with s3_server() as endpoint:
+        yield endpoint
+
+
+@pytest.fixture
+def s3_bucket(s3_endpoint, monkeypatch) -> str:
+    import boto3
+
+    name = f"intern-{uuid.uuid4().hex[:12]}"
+    boto3.client("s3", endpoint_url=s3_endpoint, region_name="us-east-1").create_bucket(Bucket=name)
+    monkeypatch.setenv("INTERN_ZARR_ENDPOINT_URL", s3_endpoint)
+    monkeypatch.setenv("INTERN_PRECOMPUTED_ENDPOINT_URL", s3_endpoint)
+    return name
+
+
+def _source(path: Path | str, *, voxel_size=(8, 8, 8), seed=0) -> np.ndarray:
+    uri = path if isinstance(path, str) else f"zarr://{path}"
+    a = intern.create(uri, shape=SHAPE, dtype="uint16", chunks=CHUNKS, voxel_size=voxel_size)
     data = np.random.default_rng(seed).integers(0, 65535, SHAPE, dtype=np.uint16)
     a[...] = data
     return data
@@ -72,6 +93,22 @@ def test_resume_copies_again_the_units_whose_source_changed(tmp_path, faulty, mo
     np.testing.assert_array_equal(intern.array(dst)[...], data)
     assert (report.chunks, report.skipped, report.changed) == (3, 1, 1)
     assert report.verified == verify
+
+
+@pytest.mark.parametrize("store", ["zarr://s3://{bucket}/src.zarr", "precomputed://s3://{bucket}/src"])
+def test_resume_from_s3_copies_again_the_units_whose_objects_changed(tmp_path, faulty, monkeypatch, s3_bucket, store):
+    uri = store.format(bucket=s3_bucket)
+    data = _source(uri)
+    src, dst = f"faulty://broken/{uri}", f"zarr://{tmp_path}/dst.zarr"
+    with pytest.raises(TransferError):
+        intern.copy(src, dst, chunk=CHUNKS, workers=1, progress=False, verify=False)
+    changed = np.random.default_rng(9).integers(0, 65535, (8, 32, 32), dtype=np.uint16)
+    intern.array(uri)[4:12] = changed  # new objects, new ETags, in the first journaled unit
+    data[4:12] = changed
+    monkeypatch.setenv("FAULTY_FIXED", "1")
+    report = intern.copy(src, dst, chunk=CHUNKS, workers=1, progress=False, verify=False)
+    np.testing.assert_array_equal(intern.array(dst)[...], data)
+    assert (report.chunks, report.skipped, report.changed) == (3, 1, 1)
 
 
 def test_verify_reads_back_the_units_the_journal_skipped(tmp_path, faulty, monkeypatch):

@@ -141,3 +141,18 @@ def test_no_new_instance_on_a_committed_node(root: str, api: requests.Session, s
     child = intern.open(root).newversion("open")
     added = api.post(f"{server.url}/api/repo/{child.uuid}/instance", json={"typename": "keyvalue", "dataname": "kv"})
     assert added.json() == {"result": f"Added kv [keyvalue] to node {child.uuid}"}
+
+
+def test_chunk_stamps_name_committed_nodes_only(root: str) -> None:
+    """A copy resumed from a branch that moved on sees another stamp; an open node cannot vouch for its data."""
+    a = intern.create(f"{root}/stamped", shape=(32, 32, 32), dtype="uint8", chunks=(32, 32, 32))
+    a[...] = 7
+    box = intern.Box((0, 0, 0), (32, 32, 32))
+    assert a.resource.chunk_stamp(box) is None  # open: it may change under a copy
+    a.resource.commit("first")
+    committed = a.resource.chunk_stamp(box)
+    assert committed is not None and intern.array(a.uri).resource.chunk_stamp(box) == committed
+    child = a.resource.newversion("second")
+    assert child.chunk_stamp(box) is None
+    child.commit("second")
+    assert child.chunk_stamp(box) not in (None, committed)

@@ -14,6 +14,7 @@ done once per chunk here. The same holds for writes in the other direction.
 
 from __future__ import annotations
 
+import itertools
 import os
 import threading
 from typing import Any, ClassVar
@@ -291,6 +292,44 @@ class PrecomputedVolume:
         else:
             self._files.put(name, content, content_type=content_type(level.encoding), compress=method,
                             cache_control="no-cache")
+
+    @translated
+    def chunk_stamp(self, box: Box, *, scale: int = 0) -> str | None:
+        """The stored state of every chunk file holding voxels of ``box``, without reading them.
+
+        On a local disk one ``stat`` per file and compression suffix (inode, size, ``mtime_ns``; chunks are
+        written by renaming a new file over the old); elsewhere one ``HEAD`` per object (ETag, size, modification
+        time). A missing chunk is a state of its own. ``None`` for a sharded scale: a shard holds many chunks, and
+        which shard holds a chunk takes its index to find out.
+        """
+        level = self._levels[scale]
+        if level.sharded:
+            return None
+        sx, sy, sz = level.size
+        cx, cy, cz = level.chunk
+        (z0, y0, x0), (z1, y1, x1) = box.start[-3:], box.stop[-3:]
+        names = [level.chunk_name(x, min(x + cx, sx), y, min(y + cy, sy), z, min(z + cz, sz))
+                 for z, y, x in itertools.product(range(z0 - z0 % cz, z1, cz), range(y0 - y0 % cy, y1, cy),
+                                                  range(x0 - x0 % cx, x1, cx))]
+        if self._location.is_local:
+            return "\n".join(f"{name} {self._local_state(name)}" for name in names)
+        heads = self._files.head(names)
+        states = []
+        for name in names:
+            head = heads.get(name)
+            fields = ("ETag", "Content-Length", "Last-Modified", "Content-Encoding")
+            states.append(f"{name} -" if head is None else " ".join([name, *(str(head.get(f)) for f in fields)]))
+        return "\n".join(states)
+
+    def _local_state(self, name: str) -> str:
+        states = []
+        for suffix in _SUFFIXES:  # every variant a reader might pick up
+            try:
+                st = os.stat(self._root + name + suffix)
+            except FileNotFoundError:
+                continue
+            states.append(f"{suffix or '.'}:{st.st_ino}:{st.st_size}:{st.st_mtime_ns}")
+        return " ".join(states) or "-"
 
     def _compression(self, level: LevelInfo) -> str | None:
         if self._compress is None:

@@ -85,6 +85,12 @@ class DvidVolume:
         """Every version of the repo, oldest first (``id``, ``committed``, ``note``, ``branch``, ``parents``, ...)."""
         return self.node.versions()
 
+    def chunk_stamp(self, box: Box, *, scale: int = 0) -> str | None:
+        """The version node, when it is committed: its data can no longer change, so its UUID is the stamp of every
+        box. ``None`` on an open node, whose data may change without DVID saying so (it keeps no mutation id for
+        grayscale, and none per block)."""
+        return f"dvid {self.node.uuid} committed" if self.node.committed else None
+
     def commit(self, note: str = "", *, log: list[str] | None = None) -> str:
         """Commit this volume's version node; returns its UUID. The resource becomes read-only.
 

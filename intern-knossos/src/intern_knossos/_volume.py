@@ -8,6 +8,8 @@ is converted here, once, when the metadata is built.
 
 from __future__ import annotations
 
+import itertools
+import os
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
@@ -130,6 +132,26 @@ class KnossosVolume:
         cube[box.relative_to(origin).to_slices()] = data
         with backend_errors(path):
             write_cube(path, self.layer.extension, cube)
+
+    def chunk_stamp(self, box: Box, *, scale: int = 0) -> str:
+        """The state of every cube file holding voxels of ``box``: inode, size and ``mtime_ns``, one ``stat`` each.
+
+        A cube is written by renaming a new file over it (so the inode changes) and removed when all zeros; a
+        missing file is a state of its own.
+        """
+        level = self.metadata.scales[scale]
+        grid = [range(a // c, -(-b // c)) for a, b, c in zip(box.start, box.stop, level.chunks)]
+        states = []
+        for index in itertools.product(*grid):
+            path = self.cube_file(index, scale=scale)  # type: ignore[arg-type]
+            with backend_errors(path):
+                try:
+                    st = os.stat(path)
+                except FileNotFoundError:
+                    states.append("-")
+                    continue
+            states.append(f"{st.st_ino}:{st.st_size}:{st.st_mtime_ns}")
+        return " ".join(states)
 
     def __repr__(self) -> str:
         return f"<KnossosVolume {self.uri} {self.layer.name}{self.layer.extension}>"

@@ -7,7 +7,9 @@ to group volumes (``mem://experiment/raw``); ``intern.ls("mem://experiment")`` l
 
 from __future__ import annotations
 
+import itertools
 import threading
+import uuid
 from typing import Any, ClassVar
 
 import numpy as np
@@ -21,7 +23,11 @@ __all__ = ["MemRemote", "MemVolume"]
 
 
 class MemVolume:
-    """A volume in memory: metadata and one array per scale level."""
+    """A volume in memory: metadata and one array per scale level.
+
+    Each write of a chunk gets a serial number, kept per chunk: they are the chunk stamps (``chunk_stamp``), with
+    an id of this volume, so a volume made again under the same name never matches an older one's stamps.
+    """
 
     handles_any_box = False
 
@@ -31,6 +37,10 @@ class MemVolume:
         self.metadata = metadata
         self.levels = [np.zeros(level.shape, dtype=metadata.numpy_dtype) for level in metadata.scales]
         self.writable = True
+        self._id = uuid.uuid4().hex
+        self._serials = itertools.count(1)
+        self._written: list[dict[tuple[int, ...], int]] = [{} for _ in metadata.scales]
+        self._written_lock = threading.Lock()
 
     @property
     def uri(self) -> str:
@@ -45,6 +55,17 @@ class MemVolume:
 
     def write(self, box: Box, data: np.ndarray, *, scale: int = 0) -> None:
         self.levels[scale][box.to_slices()] = data
+        index = tuple(a // c for a, c in zip(box.start, self.metadata.scales[scale].chunks))
+        with self._written_lock:  # the core writes chunks from several threads: one serial each, in order
+            self._written[scale][index] = next(self._serials)
+
+    def chunk_stamp(self, box: Box, *, scale: int = 0) -> str:
+        """This volume's id and the serial number of the last write of each chunk under ``box`` (0: never)."""
+        chunks = self.metadata.scales[scale].chunks
+        grid = itertools.product(*(range(a // c, -(-b // c)) for a, b, c in zip(box.start, box.stop, chunks)))
+        with self._written_lock:
+            written = self._written[scale]
+            return self._id + " " + " ".join(str(written.get(index, 0)) for index in grid)
 
     def __repr__(self) -> str:
         return f"<MemVolume {self.uri}>"

@@ -18,7 +18,7 @@ from intern.errors import (
     NotFoundError,
     OutOfBoundsError,
 )
-from intern.traits import Remote, VolumeResource
+from intern.traits import Remote, SupportsChunkStamps, VolumeResource
 
 __all__ = ["VolumeDriverTests", "reference_data"]
 
@@ -59,6 +59,8 @@ class VolumeDriverTests:
     writable_scales: ClassVar[bool] = True  # False where the store computes levels above 0 itself
     kinds: ClassVar[dict[str, str]] = {}  # dtype -> "segmentation" where the store holds that dtype only as labels
     random_boxes: ClassVar[int] = 12
+    #: False where one chunk stamp covers more than a chunk (a whole file, a server's version of the whole volume)
+    chunk_stamps_per_chunk: ClassVar[bool] = True
 
     # -- fixtures a driver provides or overrides ----------------------------------------------------------------
     @pytest.fixture
@@ -144,6 +146,36 @@ class VolumeDriverTests:
             assert got.shape == a.at_scale(s).shape and got.dtype == np.dtype(dtype)
             if s == 0 or self.writable_scales:
                 np.testing.assert_array_equal(got, reference_data(a.at_scale(s).shape, dtype, seed=s))
+
+    def test_chunk_stamps_follow_writes(self, new_uri: Callable[[str], str]) -> None:
+        """A stamp changes when a chunk under the box is created or rewritten, and with nothing else."""
+        if not (self.supports_create and self.supports_write):
+            pytest.skip("needs a new volume to write")
+        dtype = self.dtypes[0]
+        a = intern.create(new_uri("conf-stamps"), shape=self.shape, dtype=dtype, chunks=self.chunks,
+                          voxel_size=self.voxel_size, kind=self.kinds.get(dtype, "image"))
+        if not isinstance(a.resource, SupportsChunkStamps):
+            pytest.skip("the driver does not report chunk stamps")
+        chunks = a.chunks
+        first = Box.from_shape(tuple(min(c, n) for c, n in zip(chunks, self.shape)))
+        last = Box(tuple((n - 1) // c * c for c, n in zip(chunks, self.shape)), self.shape)
+
+        def stamps(resource: Any) -> tuple[str | None, str | None]:
+            return resource.chunk_stamp(first, scale=0), resource.chunk_stamp(last, scale=0)
+
+        unwritten = stamps(a.resource)
+        if unwritten[0] is None:
+            pytest.skip("the store cannot tell for this volume")
+        a[...] = reference_data(self.shape, dtype, seed=5)
+        written = stamps(a.resource)
+        assert written[0] != unwritten[0], "creating a chunk changes the stamp"
+        assert stamps(a.resource) == written, "an unchanged store gives the same stamp"
+        assert stamps(intern.array(a.uri).resource) == written, "the volume reopened by URI gives the same stamp"
+        a.write(first, reference_data(first.shape, dtype, seed=6))
+        rewritten = stamps(a.resource)
+        assert rewritten[0] != written[0], "rewriting a chunk changes the stamp"
+        if self.chunk_stamps_per_chunk:
+            assert rewritten[1] == written[1], "a chunk outside the box leaves the stamp as it was"
 
     def test_out_of_bounds_is_an_error(self, volume: intern.Array) -> None:
         n = self.shape[0]
