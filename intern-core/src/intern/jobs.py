@@ -24,10 +24,11 @@ import time
 from collections.abc import Callable, Sequence
 from concurrent.futures import FIRST_COMPLETED, Future, ThreadPoolExecutor, wait
 from dataclasses import dataclass, field
+from numbers import Integral
 from typing import Any, Generic, TypeVar
 
 from . import config
-from .errors import TransientRemoteError
+from .errors import InvalidArgumentError, TransientRemoteError
 
 __all__ = ["JobFailure", "JobStats", "job_threads", "local_cluster", "run_jobs"]
 
@@ -138,7 +139,12 @@ def run_jobs(
 
     Returns:
         the :class:`JobStats`; failures are reported there, not raised, so the caller can say what is left to do.
+
+    Raises:
+        InvalidArgumentError: ``workers`` is not a whole number of at least 1.
     """
+    if workers is not None and (isinstance(workers, bool) or not isinstance(workers, Integral) or workers < 1):
+        raise InvalidArgumentError(f"workers={workers!r}: give at least 1 (threads, or Dask worker processes)")
     scheduler = scheduler if scheduler is not None else config.scheduler()
     if scheduler == "threads":  # says so explicitly, whatever INTERN_SCHEDULER says
         scheduler = None
