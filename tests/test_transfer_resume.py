@@ -18,7 +18,7 @@ import pytest
 import intern
 from intern import registry
 from intern.cli import main
-from intern.errors import InternError, TransferError
+from intern.errors import InternError, OutOfBoundsError, TransferError
 
 HERE = Path(__file__).resolve().parent
 sys.path.insert(0, str(HERE))
@@ -154,6 +154,14 @@ def test_bad_copy_arguments_are_refused_before_anything_is_written(tmp_path, opt
         intern.copy(f"zarr://{tmp_path}/src.zarr", f"zarr://{tmp_path}/dst.zarr", progress=False, **options)
     assert isinstance(err.value, ValueError)
     assert not (tmp_path / "dst.zarr").exists(), "nothing is created for a copy that cannot run"
+
+
+def test_a_box_outside_the_source_is_refused_not_clipped(tmp_path):
+    _source(tmp_path / "src.zarr")
+    with pytest.raises(OutOfBoundsError, match="outside"):
+        intern.copy(f"zarr://{tmp_path}/src.zarr", f"zarr://{tmp_path}/dst.zarr", progress=False,
+                    box=intern.Box((0, 0, 0), (64, 32, 40)))
+    assert not (tmp_path / "dst.zarr").exists()
 
 
 @pytest.mark.parametrize(("argv", "named"), [

@@ -350,6 +350,7 @@ def copy(
     Raises:
         InvalidArgumentError: ``chunk``, ``workers``, ``scale``, ``scales`` or ``box`` cannot make a copy (nothing
             is created or written then).
+        OutOfBoundsError: ``box`` reaches outside level ``scale`` of the source.
         TransferError: units failed permanently (after retries) or did not verify; lists them and how to resume.
     """
     _check_arguments(chunk, workers, scale, scales, box)
@@ -361,6 +362,8 @@ def copy(
     if box is not None and box.ndim != len(s_meta.axes):
         raise InvalidArgumentError(f"box [{box}] has {box.ndim} axes; the source has {len(s_meta.axes)} "
                                    f"({', '.join(s_meta.axes)})")
+    if box is not None:
+        box.check_within(Box.from_shape(s_meta.scales[scale].shape))  # never clipped silently: OutOfBoundsError
 
     def check_destination(meta: VolumeMetadata) -> None:
         if chunk is not None:
