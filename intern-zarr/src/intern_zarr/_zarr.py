@@ -135,8 +135,8 @@ class ZarrVolume:
     def chunk_stamp(self, box: Box, *, scale: int = 0) -> str:
         """The stored state of every chunk (or shard) file holding voxels of ``box``, without reading them.
 
-        On a local disk one ``stat`` per file (inode, size, ``mtime_ns``: a rewrite renames a new file over the old,
-        so the inode changes even within one tick of the clock); elsewhere one ``info`` request per object (an S3
+        On a local disk one ``stat`` per file (inode, size, ``mtime_ns``: TensorStore rewrites a chunk by renaming a
+        new file over it, so the inode changes even within one tick of the clock); elsewhere one ``info`` request per object (an S3
         ETag, or size and modification time). A missing file, read as the fill value, is a state of its own.
         """
         level = self.metadata.scales[scale]
