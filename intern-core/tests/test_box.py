@@ -46,6 +46,27 @@ def test_align_and_chunk_boxes():
     assert Box((0, 64, 0), (8, 128, 64)).is_aligned((8, 64, 64))
 
 
+@pytest.mark.parametrize("call", [
+    lambda b: b.align((32, 32, 32)),
+    lambda b: b.is_aligned((32, 32, 32)),
+    lambda b: list(b.chunk_indices((32, 32, 32))),
+    lambda b: list(b.chunk_boxes((32, 32, 32))),
+    lambda b: list(b.split((32, 32, 32))),
+    lambda b: b.translate((1, 1, 1)),
+    lambda b: b.relative_to((1, 1, 1)),
+])
+def test_per_axis_arguments_must_match_the_box(call):
+    """A 3-axis chunk shape or offset given for a 4-axis box is refused, not zipped down to 3 axes."""
+    box = Box((0, 0, 0, 0), (1, 64, 64, 64))
+    with pytest.raises(ValueError, match="has 3 axes, the box .* has 4"):
+        call(box)
+
+
+def test_from_shape_refuses_an_offset_of_other_length():
+    with pytest.raises(ValueError, match="differ in length"):
+        Box.from_shape((4, 4, 4), offset=(1, 1))
+
+
 boxes = st.tuples(st.integers(0, 40), st.integers(0, 40), st.integers(0, 40)).flatmap(
     lambda start: st.tuples(st.just(start), st.tuples(*(st.integers(s, s + 24) for s in start))))
 

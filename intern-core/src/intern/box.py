@@ -69,7 +69,9 @@ class Box:
     def from_shape(cls, shape: Sequence[int], offset: Sequence[int] | None = None) -> Box:
         """The box of ``shape`` voxels whose first voxel is ``offset`` (the origin by default)."""
         offset = tuple(offset) if offset is not None else (0,) * len(shape)
-        return cls(tuple(offset), tuple(o + s for o, s in zip(offset, shape)))
+        if len(offset) != len(shape):
+            raise ValueError(f"Box offset {offset} and shape {tuple(shape)} differ in length")
+        return cls(tuple(offset), tuple(o + s for o, s in zip(offset, shape, strict=True)))
 
     @classmethod
     def from_slices(cls, slices: Sequence[slice]) -> Box:
@@ -124,6 +126,13 @@ class Box:
         if other.ndim != self.ndim:
             raise ValueError(f"boxes of {self.ndim} and {other.ndim} axes do not combine")
 
+    def _per_axis(self, values: Sequence[int], what: str) -> tuple[int, ...]:
+        """``values`` as a tuple, one per axis of this box; a shorter or longer sequence would silently drop axes."""
+        values = tuple(values)
+        if len(values) != self.ndim:
+            raise ValueError(f"{what} {values} has {len(values)} axes, the box [{self}] has {self.ndim}")
+        return values
+
     def contains(self, other: Box) -> bool:
         """Whether ``other`` lies wholly inside this box."""
         self._check(other)
@@ -141,7 +150,9 @@ class Box:
         return self.intersection(bounds)
 
     def translate(self, offset: Sequence[int]) -> Box:
-        return Box(tuple(a + o for a, o in zip(self.start, offset)), tuple(b + o for b, o in zip(self.stop, offset)))
+        offset = self._per_axis(offset, "offset")
+        return Box(tuple(a + o for a, o in zip(self.start, offset, strict=True)),
+                   tuple(b + o for b, o in zip(self.stop, offset, strict=True)))
 
     def relative_to(self, origin: Box | Sequence[int]) -> Box:
         """This box in the frame whose origin is ``origin`` (a box's start, or coordinates)."""
@@ -156,8 +167,9 @@ class Box:
     # -- chunk grids --------------------------------------------------------------------------------------------
     def align(self, chunks: Sequence[int], *, bounds: Box | None = None) -> Box:
         """The smallest box on the chunk grid (from the origin) that covers this one, clipped to ``bounds``."""
-        start = tuple((a // c) * c for a, c in zip(self.start, chunks))
-        stop = tuple(-(-b // c) * c for b, c in zip(self.stop, chunks))
+        chunks = self._per_axis(chunks, "chunk shape")
+        start = tuple((a // c) * c for a, c in zip(self.start, chunks, strict=True))
+        stop = tuple(-(-b // c) * c for b, c in zip(self.stop, chunks, strict=True))
         box = Box(start, stop)
         return box.intersection(bounds) if bounds is not None else box
 
@@ -167,16 +179,18 @@ class Box:
 
     def chunk_indices(self, chunks: Sequence[int]) -> Iterator[tuple[int, ...]]:
         """Grid indices of the chunks this box touches, in C order."""
-        ranges = [range(a // c, -(-b // c)) for a, b, c in zip(self.start, self.stop, chunks)]
+        chunks = self._per_axis(chunks, "chunk shape")
+        ranges = [range(a // c, -(-b // c)) for a, b, c in zip(self.start, self.stop, chunks, strict=True)]
         if self.is_empty():
             return iter(())
         return itertools.product(*ranges)
 
     def chunk_boxes(self, chunks: Sequence[int], *, bounds: Box | None = None) -> Iterator[Box]:
         """The whole grid chunks (clipped to ``bounds``) that cover this box, in C order."""
-        chunks = tuple(chunks)
+        chunks = self._per_axis(chunks, "chunk shape")
         for idx in self.chunk_indices(chunks):
-            box = Box(tuple(i * c for i, c in zip(idx, chunks)), tuple((i + 1) * c for i, c in zip(idx, chunks)))
+            box = Box(tuple(i * c for i, c in zip(idx, chunks, strict=True)),
+                      tuple((i + 1) * c for i, c in zip(idx, chunks, strict=True)))
             yield box.intersection(bounds) if bounds is not None else box
 
     def split(self, chunks: Sequence[int]) -> Iterator[Box]:
