@@ -19,6 +19,7 @@ import numpy as np
 from ._indexing import normalize_key
 from .box import Box
 from .errors import DTypeError, ShapeError
+from .executor import run_parallel
 from .io import check_writable, read_box, write_box
 from .metadata import ScaleLevel, VolumeMetadata
 from .traits import VolumeResource
@@ -143,12 +144,30 @@ class Array:
     # -- reading ------------------------------------------------------------------------------------------------
     def __getitem__(self, key: Any) -> np.ndarray:
         sel = normalize_key(key, self.shape, self.axes)
+        if not sel.is_box:
+            parts = sel.parts(self.chunks)
+            if parts is not None:
+                return self._read_parts(parts, sel.shape)
         block = read_box(self._resource, sel.box, scale=self._scale)
         if not sel.shape:  # every axis indexed by an integer: a numpy scalar, as numpy gives
             return block.reshape(())[()]
         if sel.is_box:
             return block.reshape(sel.shape)
         return np.ascontiguousarray(block[sel.within])
+
+    def _read_parts(self, parts: list[tuple[Box, tuple[np.ndarray, ...], tuple[np.ndarray, ...]]],
+                    shape: tuple[int, ...]) -> np.ndarray:
+        """A strided selection read box by box, fetching only the chunks that hold a selected voxel."""
+        out = np.empty(shape, self.dtype)
+
+        def fetch(part: tuple[Box, tuple[np.ndarray, ...], tuple[np.ndarray, ...]]) -> None:
+            box, dest, src = part
+            block = read_box(self._resource, box, scale=self._scale)
+            # each part fills its own positions of `out`, so parts run in parallel without a lock
+            out[np.ix_(*dest)] = block[np.ix_(*src)].reshape([len(d) for d in dest])
+
+        run_parallel(fetch, parts)
+        return out
 
     def read(self, box: Box | None = None, *, out: np.ndarray | None = None) -> np.ndarray:
         """Read a :class:`Box` (the whole level by default), optionally into ``out``."""

@@ -7,6 +7,7 @@ clipped: a silently shorter cutout is how analyses go wrong.
 
 from __future__ import annotations
 
+import itertools
 import operator
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -37,6 +38,41 @@ class Selection:
     def is_box(self) -> bool:
         """Whether the result is the box itself up to dropped axes (no steps, no reversal)."""
         return all(isinstance(w, int) or (w.step in (None, 1) and w.start in (None, 0)) for w in self.within)
+
+    def parts(self, chunks: Sequence[int]) -> list[tuple[Box, tuple[np.ndarray, ...], tuple[np.ndarray, ...]]] | None:
+        """The selection cut into boxes that hold only chunks with a selected voxel, or ``None`` when that saves nothing.
+
+        A step larger than a chunk (``a[:, ::128]`` on 64-voxel chunks) selects voxels in every other chunk only; reading
+        the covering box would fetch the chunks in between for nothing. Per axis, the chunks that hold a selected voxel
+        are grouped into runs of neighbours; each combination of runs is one box to read. Returned per box: the box,
+        where its voxels go in the result, and which of its voxels are picked (index arrays per kept axis, for
+        ``np.ix_``; an integer-indexed axis contributes its one position to the box only).
+        """
+        axes = []  # per axis: list of (lo, hi, positions in the result, positions in the part)
+        for a, (lo_box, w, c) in enumerate(zip(self.box.start, self.within, chunks, strict=True)):
+            picked = np.arange(self.box.shape[a])[w] + lo_box if not isinstance(w, int) else np.array([lo_box + w])
+            if picked.size == 0:
+                return None  # an empty result reads nothing anyway
+            cids = picked // c
+            order = np.unique(cids)
+            # runs of neighbouring chunks
+            breaks = np.flatnonzero(np.diff(order) != 1) + 1
+            runs = []
+            for run in np.split(order, breaks):
+                lo = max(int(run[0]) * c, lo_box)
+                hi = min((int(run[-1]) + 1) * c, self.box.stop[a])
+                inside = np.flatnonzero((picked >= lo) & (picked < hi))
+                runs.append((lo, hi, inside, picked[inside] - lo))
+            axes.append(runs)
+        if all(len(runs) == 1 for runs in axes):
+            return None
+        out = []
+        for combo in itertools.product(*axes):
+            box = Box(tuple(r[0] for r in combo), tuple(r[1] for r in combo))
+            dest = tuple(r[2] for r, w in zip(combo, self.within, strict=True) if not isinstance(w, int))
+            src = tuple(r[3] for r in combo)
+            out.append((box, dest, src))
+        return out
 
 
 def _as_index(value: object) -> int | None:
