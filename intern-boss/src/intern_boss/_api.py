@@ -15,6 +15,7 @@ import numpy as np
 from intern.errors import InvalidURIError
 from intern.http import read_body, read_into
 
+from ._checksum import HEADER, check, crc32
 from ._config import Endpoint
 from ._http import Transport
 from ._wire import BLOSC, BLOSC_HEADER, decode, decode_into, format_range, stored_size
@@ -198,12 +199,23 @@ class BossAPI:
 
     def get_cutout(self, route: str, *, dtype: np.dtype, shape: Sequence[int], fmt: str = BLOSC,
                    out: np.ndarray | None = None, params: Mapping[str, Any] | None = None) -> np.ndarray:
-        """One cutout, decoded and checked against ``dtype`` and ``shape`` (into ``out`` when it is contiguous)."""
+        """One cutout, decoded and checked against ``dtype`` and ``shape`` (into ``out`` when it is contiguous), and
+        against the CRC-32 the server sent with it, if any (a relay does: :mod:`._checksum`).
+
+        Raises:
+            TransientRemoteError: the body does not match its checksum (damaged on the way).
+        """
         url, what = f"{self.volume.base_url}/v1/{route}", f"cutout {route[7:]}"
         if fmt == BLOSC and out is not None and out.flags.c_contiguous:
             return self.transport.fetch(url, token=self.volume.token, accept=fmt, params=params, what=what,
-                                        read=lambda resp: _read_blosc_into(resp, out))
-        body = self.transport.fetch(url, token=self.volume.token, accept=fmt, params=params, what=what)
+                                        read=lambda resp: _read_blosc_into(resp, out, what))
+
+        def read(resp: Any) -> memoryview:
+            body = read_body(resp)
+            check(resp.getheader(HEADER), crc32(body), what)
+            return body
+
+        body = self.transport.fetch(url, token=self.volume.token, accept=fmt, params=params, what=what, read=read)
         # the other formats' decoders want bytes (and the body's buffer is reused by this thread's next fetch)
         data = decode(bytes(body), fmt, dtype=dtype, shape=shape)
         if out is not None:
@@ -219,14 +231,22 @@ class BossAPI:
         self._call(self.volume, "PUT", route, ok=(200,), what=f"zero {route[7:]}")
 
 
-def _read_blosc_into(resp: Any, out: np.ndarray) -> np.ndarray:
-    """A blosc body into ``out``. Voxels blosc could not compress (noisy EM often) are stored as they are after its
-    header: those go from the socket straight into ``out``, with no buffer and no decompression between."""
+def _read_blosc_into(resp: Any, out: np.ndarray, what: str) -> np.ndarray:
+    """A blosc body into ``out``, checked against its checksum header if it has one. Voxels blosc could not compress
+    (noisy EM often) are stored as they are after its header: those go from the socket straight into ``out``, with no
+    buffer and no decompression between."""
+    sent = resp.getheader(HEADER)
     head = resp.read(BLOSC_HEADER)
     if stored_size(head) == out.nbytes and resp.getheader("Content-Length") == str(BLOSC_HEADER + out.nbytes):
-        read_into(resp, memoryview(out.reshape(-1).view(np.uint8)), start=BLOSC_HEADER)
+        raw = memoryview(out.reshape(-1).view(np.uint8))
+        read_into(resp, raw, start=BLOSC_HEADER)
+        if sent is not None:
+            check(sent, crc32(head, raw), what)
         return out
-    return decode_into(read_body(resp, head=head), out)
+    body = read_body(resp, head=head)
+    if sent is not None:
+        check(sent, crc32(body), what)
+    return decode_into(body, out)
 
 
 def _ranges(ranges_xyz: Sequence[tuple[int, int]], time_range: tuple[int, int] | None) -> str:

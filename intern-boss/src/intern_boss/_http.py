@@ -52,8 +52,14 @@ T = TypeVar("T")
 class _InMemory(io.BytesIO):
     """A body already read whole, readable as :mod:`intern.http`'s readers read an ``http.client`` answer."""
 
+    def __init__(self, content: bytes, headers: Mapping[str, str]) -> None:
+        super().__init__(content)
+        self._headers = headers
+
     def getheader(self, name: str, default: str | None = None) -> str | None:
-        return str(len(self.getbuffer())) if name.lower() == "content-length" else default
+        if name.lower() == "content-length":
+            return str(len(self.getbuffer()))
+        return self._headers.get(name, default)
 
 
 @dataclass(frozen=True)
@@ -132,8 +138,8 @@ class Transport:
         given it as a readable in-memory answer.
         """
         if self._proxies_for(url):
-            content = self.request("GET", url, token=token, accept=accept, params=params, what=what).content
-            return read(_InMemory(content))
+            reply = self.request("GET", url, token=token, accept=accept, params=params, what=what)
+            return read(_InMemory(reply.content, reply.headers))
         conns = self._connections(url)
         target = url[len(conns.origin):] + ("?" + urlencode(params) if params else "")
         headers = {"Authorization": f"Token {token}", "Accept": accept}
