@@ -1,9 +1,15 @@
 """The relay's cache tiers: damaged files are discarded and fetched again, the disk budget holds, writes invalidate
-cached cuboids in every worker."""
+cached cuboids in every worker, even while fetches are under way, and damage from upstream is never cached."""
 
 from __future__ import annotations
 
+import os
+import re
+import threading
+import time
 from collections.abc import Iterator
+from concurrent.futures import ThreadPoolExecutor
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 
 import blosc
@@ -13,7 +19,10 @@ import requests
 from _bosstest import TOKEN, Lab, em, relay_env
 
 import intern
-from intern_boss.relay import RelayProcess
+from intern.errors import ConfigError, MetadataError
+from intern_boss.relay import RelayProcess, parse_mount
+from intern_boss.relay._cache import CacheStats, DiskTier, MemoryTier
+from intern_boss.relay._channel import ServedChannel
 
 MB = 10**6
 
@@ -98,3 +107,231 @@ def test_writes_invalidate_every_workers_cache(tmp_path: Path, monkeypatch: pyte
         for _ in range(12):
             np.testing.assert_array_equal(read(), data)
         np.testing.assert_array_equal(a[...], data)
+
+
+# -- coherence under concurrent writers and readers --------------------------------------------------------------------
+_CUB = (16, 64, 64)  # a cuboid of the volume: Boss cuboids are 16 deep, clipped here to 64x64
+_CUBOIDS, _READERS, _LOOPS = 4, 2, 5
+_VOLUME = em((_CUB[0] * _CUBOIDS, *_CUB[1:]), seed=5, dtype="uint16")
+
+
+class Wire:
+    """A small HTTP proxy on loopback in front of a relay: it forwards every request, and can hold cutout answers back
+    (``delay`` seconds, after it has the upstream's answer: a slow link) or flip one byte of each (``corrupt``)."""
+
+    def __init__(self, target: str) -> None:
+        self.target = target
+        self.delay = 0.0
+        self.corrupt = False
+        self.fetched: dict[str, int] = {}  # cutout answers the wire holds or has passed on, by their z range
+        self.lock = threading.Lock()
+        wire = self
+
+        class Handler(BaseHTTPRequestHandler):
+            protocol_version = "HTTP/1.1"
+
+            def log_message(self, *args: object) -> None:
+                pass
+
+            def _forward(self) -> None:
+                body = self.rfile.read(int(self.headers.get("Content-Length") or 0))
+                resp = requests.request(self.command, wire.target + self.path, data=body or None, timeout=60,
+                                        headers={k: v for k, v in self.headers.items() if k.lower() != "host"})
+                content = resp.content
+                cutout = self.command == "GET" and "/v1/cutout/" in self.path and resp.status_code == 200
+                if cutout and wire.corrupt:
+                    content = bytearray(content)
+                    content[len(content) // 2] ^= 0x01
+                    content = bytes(content)
+                if cutout:
+                    with wire.lock:
+                        z = self.path.split("/")[-2]
+                        wire.fetched[z] = wire.fetched.get(z, 0) + 1
+                    time.sleep(wire.delay)
+                self.send_response(resp.status_code)
+                for k, v in resp.headers.items():
+                    if k.lower() not in ("content-length", "connection", "transfer-encoding", "date", "server"):
+                        self.send_header(k, v)
+                self.send_header("Content-Length", str(len(content)))
+                self.end_headers()
+                self.wfile.write(content)
+
+            do_GET = do_POST = do_PUT = _forward  # noqa: N815 - the base class's names
+
+        self.server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        self.server.daemon_threads = True
+        self.url = f"http://127.0.0.1:{self.server.server_address[1]}"
+        threading.Thread(target=self.server.serve_forever, kwargs={"poll_interval": 0.02}, daemon=True).start()
+
+    def close(self) -> None:
+        self.server.shutdown()
+        self.server.server_close()
+
+
+@pytest.fixture
+def behind_wire(tmp_path: Path) -> Iterator[tuple[str, dict[str, str], Wire]]:
+    """A writable relay over a small noisy volume, behind a :class:`Wire` that answers cutout reads 0.05 s late:
+    ``(mount URI for a relay in front of it, that relay's environment, the wire)``; the volume is ``_VOLUME``."""
+    volume = intern.create(f"zarr://{tmp_path}/v.zarr", shape=_VOLUME.shape, dtype="uint16", chunks=_CUB)
+    volume[...] = _VOLUME
+    with RelayProcess({"c/e/v": f"zarr://{tmp_path}/v.zarr"}, tokens=[TOKEN], writable=True, cache_dir="none",
+                      args=["--memory-size", "0"], env=relay_env(tmp_path), log=tmp_path / "upstream.log") as upstream:
+        wire = Wire(upstream.url)
+        wire.delay = 0.05
+        try:
+            # the token goes to the host it is configured for
+            yield "bossdb://c/e/v", {**relay_env(tmp_path), "INTERN_PROTOCOL": "http", "INTERN_TOKEN": TOKEN,
+                                     "INTERN_HOST": wire.url.split("://")[1]}, wire
+        finally:
+            wire.close()
+
+
+@pytest.mark.parametrize("workers", [1, 2])
+def test_reads_after_writes_through_the_relay_are_never_stale(tmp_path: Path, workers: int,
+                                                              behind_wire: tuple[str, dict[str, str], Wire]) -> None:
+    """Writers each own a cuboid and loop: write it, start a read of it and wait until the relay's fetch from the
+    upstream has the data, write it again (the fetch is under way), then read it back: the second write's data must
+    come back, and stay. Readers keep reading every cuboid through the same relay (any worker) meanwhile."""
+    uri, env, wire = behind_wire
+    with RelayProcess({"c/e/v": uri}, workers=workers, tokens=[TOKEN], writable=True, cache_dir=tmp_path / "cache",
+                      env=env, log=tmp_path / "relay.log") as relay:
+        headers = {"Authorization": f"Token {TOKEN}", "Connection": "close"}  # new connections reach every worker
+
+        def route(k: int) -> str:
+            return f"{relay.url}/v1/cutout/c/e/v/0/0:{_CUB[2]}/0:{_CUB[1]}/{k * _CUB[0]}:{(k + 1) * _CUB[0]}/"
+
+        def read(k: int) -> np.ndarray:
+            resp = requests.get(route(k), headers=headers, timeout=60)
+            assert resp.status_code == 200, resp.text
+            return np.frombuffer(blosc.decompress(resp.content), np.uint16).reshape(_CUB)
+
+        def write(k: int, block: np.ndarray) -> None:
+            resp = requests.post(route(k), data=blosc.compress(block.tobytes(), typesize=2),
+                                 headers={**headers, "Content-Type": "application/blosc"}, timeout=60)
+            assert resp.status_code == 201, resp.text
+
+        done = threading.Event()
+        stale: list[tuple[int, int]] = []
+        last: dict[int, np.ndarray] = {}
+
+        def writer(k: int) -> None:
+            rng = np.random.default_rng(k)
+            z = f"{k * _CUB[0]}:{(k + 1) * _CUB[0]}"
+            for i in range(_LOOPS):
+                write(k, rng.integers(0, 2**16, _CUB, dtype=np.uint16))
+                seen = wire.fetched.get(z, 0)
+                with ThreadPoolExecutor(1) as one:
+                    fetching = one.submit(read, k)  # a miss: the relay fetches the cuboid, the wire holds it
+                    while wire.fetched.get(z, 0) == seen and not fetching.done():  # (a reader may have cached it)
+                        time.sleep(0.002)
+                    block = rng.integers(0, 2**16, _CUB, dtype=np.uint16)
+                    write(k, block)
+                    fetching.result()
+                last[k] = block
+                if not all(np.array_equal(read(k), block) for _ in range(2)):
+                    stale.append((k, i))
+
+        def reader(r: int) -> None:
+            k = r
+            while not done.is_set():
+                read(k % _CUBOIDS)
+                k += 1
+
+        readers = [threading.Thread(target=reader, args=(r,)) for r in range(_READERS)]
+        for t in readers:
+            t.start()
+        try:
+            with ThreadPoolExecutor(_CUBOIDS) as pool:
+                list(pool.map(writer, range(_CUBOIDS)))
+        finally:
+            done.set()
+            for t in readers:
+                t.join()
+        assert not stale, f"{len(stale)} of {_CUBOIDS * _LOOPS} write-then-read loops read stale data: {stale}"
+        for k in range(_CUBOIDS):  # and nothing stale stays cached, in any worker
+            for _ in range(2 * workers):
+                np.testing.assert_array_equal(read(k), last[k])
+
+
+# -- damage --------------------------------------------------------------------------------------------------------
+def test_a_cache_file_under_another_cuboids_name_is_not_served(disk_only: RelayProcess, lab: Lab) -> None:
+    a = intern.array(f"bossdb://{disk_only.url}/c/e/image")
+    for z in (0, 16):
+        np.testing.assert_array_equal(a[z:z + 16, 0:512, 0:512], lab.data["image"][z:z + 16, 0:512, 0:512])
+    other = _cuboid_file(disk_only, "1_0_0")
+    other.write_bytes(_cuboid_file(disk_only, "0_0_0").read_bytes())  # a whole, valid file of the cuboid before
+    start = _stats(disk_only)
+    np.testing.assert_array_equal(a[16:32, 0:512, 0:512], lab.data["image"][16:32, 0:512, 0:512])
+    after = _stats(disk_only)
+    assert after["discarded"] == start["discarded"] + 1 and after["upstream_reads"] == start["upstream_reads"] + 1
+
+
+def test_files_of_the_previous_version_are_replaced(disk_only: RelayProcess, lab: Lab) -> None:
+    a = intern.array(f"bossdb://{disk_only.url}/c/e/image")
+    expected = lab.data["image"][0:16, 512:700, 0:512]
+    np.testing.assert_array_equal(a[0:16, 512:700, 0:512], expected)
+    path = _cuboid_file(disk_only, "0_1_0")
+    raw = bytearray(path.read_bytes())
+    assert raw[:5] == b"IBCU\x02"
+    raw[4] = 1  # version 1 files had no key: they are misses
+    path.write_bytes(bytes(raw))
+    np.testing.assert_array_equal(a[0:16, 512:700, 0:512], expected)
+    assert path.read_bytes()[:5] == b"IBCU\x02"
+
+
+def test_answers_damaged_between_chained_relays_are_not_cached(tmp_path: Path,
+                                                               behind_wire: tuple[str, dict[str, str], Wire]) -> None:
+    uri, env, wire = behind_wire
+    wire.delay = 0.0
+    with RelayProcess({"c/e/v": uri}, cache_dir=tmp_path / "cache", env=env, log=tmp_path / "relay.log") as relay:
+        route = f"{relay.url}/v1/cutout/c/e/v/0/0:{_CUB[2]}/0:{_CUB[1]}/0:{_CUB[0]}/"
+        expected = _VOLUME[: _CUB[0]]
+        wire.corrupt = True  # one byte of each cutout the downstream relay reads is flipped on the way
+        resp = requests.get(route, timeout=60)
+        if resp.status_code == 200:  # served: then undamaged
+            got = np.frombuffer(blosc.decompress(resp.content), np.uint16).reshape(_CUB)
+            np.testing.assert_array_equal(got, expected)
+        else:
+            assert resp.status_code in (502, 503) and "checksum" in resp.json()["message"], resp.text
+        wire.corrupt = False
+        resp = requests.get(route, timeout=60)
+        assert resp.status_code == 200, resp.text
+        np.testing.assert_array_equal(np.frombuffer(blosc.decompress(resp.content), np.uint16).reshape(_CUB), expected)
+
+
+def test_orphaned_temporary_files_are_removed_at_start(tmp_path: Path) -> None:
+    """Files ``write_atomic`` left behind when a worker was killed mid-write; a fresh one may be another worker's."""
+    cuboids = tmp_path / "cache" / "c-e-v-0123456789ab" / "r0" / "t0"
+    cuboids.mkdir(parents=True)
+    old, fresh = cuboids / ".0_0_0.cub.1a2b3c4d5e6f.tmp", cuboids / ".1_0_0.cub.6f5e4d3c2b1a.tmp"
+    for path in (old, fresh):
+        path.write_bytes(b"x" * 1000)
+    two_minutes_ago = time.time() - 120
+    os.utime(old, (two_minutes_ago, two_minutes_ago))
+    DiskTier(tmp_path / "cache", 10**6, CacheStats())
+    assert not old.exists() and fresh.exists()
+
+
+def test_writable_workers_without_a_disk_tier_are_refused(tmp_path: Path) -> None:
+    """Several workers keep their memory tiers coherent through the disk tier; without one, a writable relay of
+    several workers would serve stale copies, so it does not start."""
+    mount = parse_mount(f"c/e/v=zarr://{tmp_path}/v.zarr")
+    with pytest.raises(ConfigError, match="--cache-dir"):
+        ServedChannel(mount, 0, memory=MemoryTier(10**6), disk=None, stats=CacheStats(), check_disk=True)
+    ServedChannel(mount, 0, memory=MemoryTier(0), disk=None, stats=CacheStats(), check_disk=True)  # nothing cached
+
+
+def test_a_damaged_saved_geometry_names_its_file(tmp_path: Path) -> None:
+    """A relay whose upstream is away serves from the geometry it saved; damaged, that file is named in the error."""
+    stats = CacheStats()
+    disk = DiskTier(tmp_path / "cache", 10**6, stats)
+    served = ServedChannel(parse_mount(f"c/e/v=zarr://{tmp_path}/gone.zarr"), 0, memory=MemoryTier(10**6), disk=disk,
+                           stats=stats, check_disk=False)
+    saved = disk.root / served.dirname / "geometry.json"
+    saved.parent.mkdir(parents=True)
+    for text, problem in (('{"dtype": "uint8", "ki', "not JSON"), ('{"dtype": "uint8"}', "levels"),
+                          ("[1, 2]", "not a JSON object")):
+        saved.write_text(text)
+        with pytest.raises(MetadataError, match=re.escape(str(saved))) as caught:
+            served.geometry()
+        assert problem in str(caught.value)

@@ -36,6 +36,7 @@ import numpy as np
 from intern.box import Box
 from intern.errors import InternError, MetadataError, PermissionDeniedError, TransientRemoteError
 
+from .._checksum import crc32, header
 from .._wire import BLOSC, BLOSC_PYTHON, FORMATS, JPEG, NPYGZ, BodyError, ErrorCode, decode, encode, parse_range
 from ._cache import CacheStats, DiskTier, MemoryTier
 from ._channel import ServedChannel, UpstreamUnavailable
@@ -119,7 +120,7 @@ class RelayApp:
         disk = DiskTier(config.cache_dir, config.cache_size, self.stats) \
             if config.cache_dir and config.cache_size > 0 else None
         self.channels = {m.path: ServedChannel(m, i, memory=self.memory, disk=disk, stats=self.stats,
-                                               check_disk=config.workers > 1)
+                                               check_disk=config.workers > 1 and config.writable)
                          for i, m in enumerate(config.mounts)}
         self._pool = ThreadPoolExecutor(max_workers=config.threads, thread_name_prefix="intern-relay")
         self._tokens = tuple(t.encode() for t in config.tokens)
@@ -404,20 +405,23 @@ class RelayApp:
         fmt = _accept(request.headers.get("accept"))
         if fmt == JPEG and (served.geometry().dtype != "uint8" or timed):
             raise BossHTTPError(400, ErrorCode.DATATYPE_NOT_SUPPORTED, "image/jpeg serves uint8 (z, y, x) cutouts only")
+        # every answer carries its body's CRC-32 (kept with each cached cuboid), checked by relays and clients downstream
         if quick:
-            payload = served.memory_answer(res, box) if fmt == BLOSC and ids is None else None
-            if payload is None:
+            entry = served.memory_answer(res, box) if fmt == BLOSC and ids is None else None
+            if entry is None:
                 raise _Later
-            return Response(200, payload, BLOSC)
+            return Response(200, entry.payload, BLOSC, [header(entry.crc)])
         items = served.payloads(res, box)
-        if fmt == BLOSC and ids is None and len(items) == 1 and items[0][0] == box:
-            return Response(200, items[0][1], BLOSC)  # exactly one cuboid: its cached buffer is the answer
+        if fmt == BLOSC and ids is None and len(items) == 1 and items[0].box == box:
+            # exactly one cuboid: its cached buffer is the answer
+            return Response(200, items[0].payload, BLOSC, [header(items[0].crc)])
         data = served.assemble(box, items)
         if ids is not None:
             data[~np.isin(data, np.asarray(ids, dtype=data.dtype))] = 0
         if not timed:
             data = data[0]
-        return Response(200, encode(data, fmt), fmt)
+        body = encode(data, fmt)
+        return Response(200, body, fmt, [header(crc32(body))])
 
     def _get_ids(self, request: Request, c: str, e: str, ch: str, rest: str) -> Response:
         served = self._channel(c, e, ch)

@@ -1,27 +1,30 @@
 """The relay's cache tiers: an in-memory LRU of cuboids, then an on-disk cuboid store bounded by size.
 
 Both tiers hold a cuboid as the blosc buffer the relay sends (so a request for exactly one cached cuboid is answered
-without touching the voxels). A disk entry is one file::
+without touching the voxels), with the CRC-32 of that buffer (sent with it, so a relay downstream can check what it
+received) and the write generation the cuboid had when its fetch began (see :mod:`._generations`): a copy whose
+generation is no longer the cuboid's is stale, never served, and replaced by the next read. A disk entry is one file::
 
-    header (40 bytes): magic "IBCU", version, token, uncompressed size, payload size, CRC-32 of the payload
+    header (48 bytes): magic "IBCU", version, key length, epoch of the generation table, generation,
+                       uncompressed size, payload size, CRC-32 of the payload
+    key: the cuboid's name, ``CHANNEL-DIR/rRES/tT/Z_Y_X`` (what the file must hold, whatever its own name)
     payload: the blosc buffer
 
 Files are written to a temporary name in the same directory and renamed into place, so a reader sees a whole file or
-none. Every read checks the header, the sizes and the CRC; a file that fails (truncated, corrupted, another version)
-is deleted and reported as a miss, so the cuboid is fetched again and never served damaged.
+none. Every read checks the header, the key, the sizes and the CRC; a file that fails (truncated, corrupted, another
+cuboid's, another version) is deleted and reported as a miss, so the cuboid is fetched again and never served damaged.
+A temporary file a killed worker left behind is deleted by the next start-up or eviction scan once it is a minute old
+(younger ones may be another worker's write under way).
 
 The disk tier is shared by the worker processes of one relay. Its budget is kept by LRU: a hit refreshes the file's
 modification time, and when the bytes written push the running total over the budget, one process at a time (an
-``flock`` on ``.lock``) scans the directory and deletes the oldest files down to 90% of it. Each file carries a
-random token; with several workers, a memory hit is checked against the token on disk so that a cuboid another
-worker invalidated (a write) or replaced is not served from a stale memory copy.
+``flock`` on ``.lock``) scans the directory and deletes the oldest files down to 90% of it.
 """
 
 from __future__ import annotations
 
 import logging
 import os
-import secrets
 import struct
 import threading
 import time
@@ -33,14 +36,18 @@ from pathlib import Path
 
 from intern.files import write_atomic
 
+from ._generations import NAME as _GENERATIONS
+from ._generations import Generations
+
 __all__ = ["CacheStats", "DiskTier", "MemoryTier"]
 
 log = logging.getLogger("intern.relay")
 
-_HEADER = struct.Struct("<4sB3xQQQI4x")
+_HEADER = struct.Struct("<4sBxHQQQQI4x")
 _MAGIC = b"IBCU"
-_VERSION = 1
+_VERSION = 2  # 1 had no key, epoch nor generation: such files are misses, replaced when their cuboid is read
 _SUFFIX = ".cub"
+_ORPHAN_AGE = 60.0  # seconds after which a temporary file is a killed writer's, not a write under way
 _TOUCH_EVERY = 30.0  # seconds between LRU refreshes of a file kept hot by the memory tier
 
 
@@ -51,8 +58,10 @@ class CacheStats:
     memory_hits: int = 0
     disk_hits: int = 0
     misses: int = 0
+    stale: int = 0
     discarded: int = 0
     evicted: int = 0
+    orphans: int = 0
     upstream_reads: int = 0
     lock: threading.Lock = field(default_factory=threading.Lock, repr=False)
 
@@ -67,10 +76,13 @@ class CacheStats:
 
 
 @dataclass
-class _Entry:
+class Entry:
+    """A cached cuboid: its blosc buffer, that buffer's CRC-32, and the generation its fetch began at."""
+
     payload: bytes
-    token: int
-    touched: float
+    crc: int
+    generation: int
+    touched: float = field(default_factory=time.monotonic)
 
 
 class MemoryTier:
@@ -78,32 +90,35 @@ class MemoryTier:
 
     def __init__(self, budget: int) -> None:
         self.budget = max(0, int(budget))
-        self._items: OrderedDict[Hashable, _Entry] = OrderedDict()
+        self._items: OrderedDict[Hashable, Entry] = OrderedDict()
         self._size = 0
         self._lock = threading.Lock()
 
-    def get(self, key: Hashable) -> _Entry | None:
+    def get(self, key: Hashable) -> Entry | None:
         with self._lock:
             entry = self._items.get(key)
             if entry is not None:
                 self._items.move_to_end(key)
             return entry
 
-    def put(self, key: Hashable, payload: bytes, token: int) -> None:
-        if len(payload) > self.budget:
+    def put(self, key: Hashable, entry: Entry) -> None:
+        if len(entry.payload) > self.budget:
             return
         with self._lock:
             old = self._items.pop(key, None)
             if old is not None:
                 self._size -= len(old.payload)
-            self._items[key] = _Entry(payload, token, time.monotonic())
-            self._size += len(payload)
+            self._items[key] = entry
+            self._size += len(entry.payload)
             while self._size > self.budget:
                 _, dropped = self._items.popitem(last=False)
                 self._size -= len(dropped.payload)
 
-    def drop(self, key: Hashable) -> None:
+    def drop(self, key: Hashable, entry: Entry | None = None) -> None:
+        """Forget ``key`` (only if it still holds ``entry``, when given: a newer copy stays)."""
         with self._lock:
+            if entry is not None and self._items.get(key) is not entry:
+                return
             old = self._items.pop(key, None)
             if old is not None:
                 self._size -= len(old.payload)
@@ -114,15 +129,20 @@ class MemoryTier:
 
 
 class DiskTier:
-    """Cuboid files under ``root``, verified on read, LRU-evicted beyond ``budget`` bytes."""
+    """Cuboid files under ``root``, verified on read, LRU-evicted beyond ``budget`` bytes.
+
+    Attributes:
+        generations: the write generations the workers share (the file ``generations`` in ``root``).
+    """
 
     def __init__(self, root: str | os.PathLike[str], budget: int, stats: CacheStats) -> None:
         self.root = Path(root).resolve()
         self.root.mkdir(parents=True, exist_ok=True)
         self.budget = int(budget)
         self.stats = stats
+        self.generations = Generations.shared(self.root)
         self._lock = threading.Lock()
-        self._estimate = self._scan_size()
+        self._estimate = sum(size for _, size, _ in self._files())
         if self._estimate > self.budget:
             self._evict()
 
@@ -138,11 +158,15 @@ class DiskTier:
         return path
 
     # -- entries --------------------------------------------------------------------------------------------------
-    def read(self, path: Path, nbytes: int) -> tuple[bytes, int] | None:
-        """(payload, token) of a whole, intact file holding ``nbytes`` uncompressed; ``None`` otherwise."""
+    def read(self, path: Path, name: str, nbytes: int) -> Entry | None:
+        """The entry of a whole, intact file of cuboid ``name`` holding ``nbytes`` uncompressed; ``None`` otherwise.
+
+        A file of a stale generation is deleted and ``None`` returned.
+        """
         try:
             with open(path, "rb") as f:
                 head = f.read(_HEADER.size)
+                key = f.read(_HEADER.unpack(head)[2] if len(head) == _HEADER.size else 0)
                 payload = f.read()
         except FileNotFoundError:
             return None
@@ -150,37 +174,31 @@ class DiskTier:
             log.warning("cache file %s cannot be read (%s); fetching the cuboid again", path, exc)
             self._discard(path)
             return None
-        problem = _check(head, payload, nbytes)
+        problem = _check(head, key, payload, name, nbytes, self.generations.epoch)
         if problem:
             log.warning("cache file %s is %s; discarded, fetching the cuboid again", path, problem)
             self._discard(path)
             return None
+        _, _, _, _, generation, _, _, crc = _HEADER.unpack(head)
+        if generation != self.generations.current(self.generations.slot(name)):
+            self.stats.add(stale=1)  # fetched before a write: its replacement is on its way
+            self.drop(path)
+            return None
         self.touch(path)
-        return payload, _HEADER.unpack(head)[2]
+        return Entry(payload, crc, generation)
 
-    def token(self, path: Path) -> int | None:
-        """The token in a file's header (cheap: one small read), ``None`` when there is no file."""
-        try:
-            with open(path, "rb") as f:
-                head = f.read(_HEADER.size)
-        except OSError:
-            return None
-        if len(head) != _HEADER.size or head[:4] != _MAGIC:
-            return None
-        return _HEADER.unpack(head)[2]
-
-    def write(self, path: Path, payload: bytes, nbytes: int) -> int:
-        """Store ``payload`` atomically; returns the new file's token."""
-        token = secrets.randbits(63)
-        head = _HEADER.pack(_MAGIC, _VERSION, token, nbytes, len(payload), zlib.crc32(payload))
+    def write(self, path: Path, name: str, entry: Entry, nbytes: int) -> None:
+        """Store ``entry`` as the file of cuboid ``name`` (atomically; a failure is logged, the entry not stored)."""
+        key = name.encode()
+        head = _HEADER.pack(_MAGIC, _VERSION, len(key), self.generations.epoch, entry.generation, nbytes,
+                            len(entry.payload), entry.crc)
         path.parent.mkdir(parents=True, exist_ok=True)
         try:
-            write_atomic(path, head, payload)
+            write_atomic(path, head, key, entry.payload)
         except OSError as exc:
             log.warning("cannot write cache file %s (%s); serving without caching it", path, exc)
-            return 0
-        self._account(len(head) + len(payload))
-        return token
+            return
+        self._account(len(head) + len(key) + len(entry.payload))
 
     def drop(self, path: Path) -> None:
         try:
@@ -207,20 +225,27 @@ class DiskTier:
         self.drop(path)
 
     def _files(self) -> list[tuple[float, int, str]]:
+        """(mtime, size, path) of every cuboid file and of temporary files under way; orphaned ones are deleted."""
         found = []
+        orphaned = time.time() - _ORPHAN_AGE
         for dirpath, _, names in os.walk(self.root):
             for name in names:
-                if name.endswith(_SUFFIX) and not name.startswith("."):
-                    full = os.path.join(dirpath, name)
-                    try:
-                        st = os.stat(full)
-                    except FileNotFoundError:
+                temporary = name.startswith(".") and name.endswith(".tmp")
+                if not (temporary or name.endswith(_SUFFIX)) or name == _GENERATIONS:
+                    continue
+                full = os.path.join(dirpath, name)
+                try:
+                    st = os.stat(full)
+                    if temporary and st.st_mtime < orphaned:  # write_atomic's file of a writer killed mid-write
+                        os.unlink(full)
+                        self.stats.add(orphans=1)
+                        log.info("deleted %s, left behind by a relay stopped while writing it", full)
                         continue
+                except FileNotFoundError:
+                    continue
+                if not temporary:
                     found.append((st.st_mtime, st.st_size, full))
         return found
-
-    def _scan_size(self) -> int:
-        return sum(size for _, size, _ in self._files())
 
     def _account(self, added: int) -> None:
         with self._lock:
@@ -260,12 +285,16 @@ class DiskTier:
             self.stats.add(evicted=removed)
 
 
-def _check(head: bytes, payload: bytes, nbytes: int) -> str | None:
+def _check(head: bytes, key: bytes, payload: bytes, name: str, nbytes: int, epoch: int) -> str | None:
     if len(head) != _HEADER.size:
         return "truncated (no whole header)"
-    magic, version, _, stored_nbytes, length, crc = _HEADER.unpack(head)
+    magic, version, _, file_epoch, _, stored_nbytes, length, crc = _HEADER.unpack(head)
     if magic != _MAGIC or version != _VERSION:
         return "not a cuboid file of this relay version"
+    if key != name.encode():
+        return f"the file of cuboid {key.decode(errors='replace')!r}, not of {name!r}"
+    if file_epoch != epoch:
+        return "from before the generation table was made afresh"
     if length != len(payload):
         return f"truncated ({len(payload)} of {length} payload bytes)"
     if stored_nbytes != nbytes:

@@ -7,6 +7,12 @@ served. A ``t`` axis becomes the experiment's time samples; a ``c`` axis cannot 
 
 The geometry is saved beside the channel's cached cuboids, so a relay whose upstream is down (another relay that
 stopped) still serves what it has cached after a restart.
+
+Cuboids. Each comes from the memory tier, else the disk tier, else the upstream (read once however many requests want
+it: ``_inflight``, guarded by ``_lock``). Every copy carries the write generation its fetch began at and is served only
+while that is still the cuboid's (:mod:`._generations`), so a copy fetched before a write is never served after it,
+whichever worker made it and whenever it was stored. Writes raise the generations of the cuboids they touch once the
+upstream has the data, then drop the cached copies (to free the space: staleness is the generations' business).
 """
 
 from __future__ import annotations
@@ -15,24 +21,26 @@ import json
 import logging
 import threading
 import time
+import zlib
 from collections.abc import Iterable
 from dataclasses import asdict, dataclass
 from hashlib import sha256
 from pathlib import Path
-from typing import Any
+from typing import Any, NamedTuple
 
 import numpy as np
 
 from intern.box import Box
-from intern.errors import InternError, MetadataError, ReadOnlyError, TransientRemoteError
+from intern.errors import ConfigError, InternError, MetadataError, ReadOnlyError, TransientRemoteError
 from intern.executor import run_parallel
 from intern.files import write_atomic
 
 from .._wire import BLOSC, CUBOID, decode_into, encode
-from ._cache import CacheStats, DiskTier, MemoryTier
+from ._cache import CacheStats, DiskTier, Entry, MemoryTier
 from ._config import Mount
+from ._generations import Generations
 
-__all__ = ["Geometry", "Level", "ServedChannel", "UpstreamUnavailable"]
+__all__ = ["Geometry", "Level", "Piece", "ServedChannel", "UpstreamUnavailable"]
 
 log = logging.getLogger("intern.relay")
 _REOPEN_EVERY = 2.0  # seconds between attempts to reach an upstream that could not be opened
@@ -40,6 +48,14 @@ _REOPEN_EVERY = 2.0  # seconds between attempts to reach an upstream that could 
 
 class UpstreamUnavailable(Exception):
     """The upstream cannot be reached and the relay has nothing cached to answer with."""
+
+
+class Piece(NamedTuple):
+    """One cuboid of an answer: its (t, z, y, x) frame box, its blosc buffer and that buffer's CRC-32."""
+
+    box: Box
+    payload: bytes
+    crc: int
 
 
 @dataclass(frozen=True)
@@ -94,10 +110,29 @@ class Geometry:
 
     @classmethod
     def from_json(cls, text: str) -> Geometry:
-        raw = json.loads(text)
-        raw["levels"] = tuple(Level(tuple(lv["shape"]), tuple(lv["offset"]), tuple(lv["voxel"]), lv["scale"])
-                              for lv in raw["levels"])
-        return cls(**raw)
+        """The geometry :meth:`to_json` wrote.
+
+        Raises:
+            ValueError: ``text`` is not such a geometry; the message says what is wrong.
+        """
+        try:
+            raw = json.loads(text)
+        except ValueError as exc:
+            raise ValueError(f"not JSON ({exc})") from None
+        if not isinstance(raw, dict):
+            raise ValueError(f"not a JSON object but {type(raw).__name__}")
+        missing = sorted({"dtype", "kind", "times", "method", "levels", "attributes"} - set(raw))
+        if missing:
+            raise ValueError(f"without the field(s) {', '.join(missing)}")
+        try:
+            raw["levels"] = tuple(Level(tuple(lv["shape"]), tuple(lv["offset"]), tuple(lv["voxel"]), lv["scale"])
+                                  for lv in raw["levels"])
+            geometry = cls(**raw)
+        except (KeyError, TypeError) as exc:
+            raise ValueError(f"with malformed levels or fields ({type(exc).__name__}: {exc})") from None
+        if not geometry.levels or any(len(lv.shape) != 3 for lv in geometry.levels):
+            raise ValueError("without a level of (z, y, x) shape")
+        return geometry
 
     def frame(self) -> dict[str, Any]:
         """Coordinate frame fields (resolution 0)."""
@@ -110,16 +145,31 @@ class Geometry:
 
 
 class ServedChannel:
-    """A mount, opened on first use: geometry, and cuboids from memory, disk or the upstream."""
+    """A mount, opened on first use: geometry, and cuboids from memory, disk or the upstream.
+
+    Args:
+        mount: what is served, from where.
+        index: the mount's number, the first part of its cuboids' keys in the memory tier.
+        memory, disk, stats: the relay's tiers (``disk`` is ``None`` without a disk tier) and counters.
+        check_disk: whether several worker processes write through this relay: their copies are then checked against
+            the generations of the disk tier, which must exist.
+
+    Raises:
+        ConfigError: several workers write, and there is a memory tier but no disk tier to share generations in.
+    """
 
     def __init__(self, mount: Mount, index: int, *, memory: MemoryTier, disk: DiskTier | None, stats: CacheStats,
                  check_disk: bool) -> None:
+        if check_disk and disk is None and memory.budget > 0:
+            raise ConfigError("several --workers of a --writable relay learn of each other's writes through the disk "
+                              "tier: give a --cache-dir (and a --cache-size above 0), or --memory-size 0, or one "
+                              "worker")
         self.mount = mount
         self.index = index
         self.memory = memory
         self.disk = disk
         self.stats = stats
-        self.check_disk = check_disk and disk is not None
+        self.generations = disk.generations if disk is not None else Generations.private()
         digest = sha256(mount.upstream.encode()).hexdigest()[:12]
         self.dirname = f"{mount.collection}-{mount.experiment}-{mount.channel}-{digest}"
         self._lock = threading.Lock()
@@ -127,7 +177,6 @@ class ServedChannel:
         self._geometry: Geometry | None = None
         self._last_attempt = float("-inf")
         self._last_error: str = ""
-        self._generation = 0
         self._inflight: dict[tuple[int, ...], threading.Event] = {}
         self.written = False
 
@@ -179,7 +228,13 @@ class ServedChannel:
             if self._geometry is None:
                 saved = self._saved()
                 if saved is not None and saved.is_file():
-                    self._geometry = Geometry.from_json(saved.read_text())
+                    try:
+                        self._geometry = Geometry.from_json(saved.read_text(errors="replace"))
+                    except ValueError as exc:
+                        raise MetadataError(
+                            f"{saved}, the geometry of {self.mount.path} saved from its upstream (which cannot be "
+                            f"opened: {self._last_error}), is damaged: {exc}. Delete it; the relay saves it again "
+                            "once the upstream answers") from None
                 else:
                     raise UpstreamUnavailable(f"the upstream {self.mount.upstream} of {self.mount.path} cannot be "
                                               f"opened: {self._last_error}")
@@ -215,42 +270,45 @@ class ServedChannel:
         _, res, t, z, y, x = key
         return (self.dirname, f"r{res}", f"t{t}", f"{z}_{y}_{x}")
 
+    def _slot(self, key: tuple[int, ...]) -> int:
+        return self.generations.slot("/".join(self._parts(key)))
+
     def _nbytes(self, cub: Box) -> int:
         return cub.size * np.dtype(self.geometry().dtype).itemsize
 
-    def _cached(self, key: tuple[int, ...], cub: Box) -> bytes | None:
-        payload = self._from_memory(key)
-        if payload is not None or self.disk is None:
-            return payload
-        got = self.disk.read(self.disk.path(self._parts(key)), self._nbytes(cub))
-        if got is None:
+    def _cached(self, key: tuple[int, ...], cub: Box) -> Entry | None:
+        entry = self._from_memory(key)
+        if entry is not None or self.disk is None:
+            return entry
+        parts = self._parts(key)
+        entry = self.disk.read(self.disk.path(parts), "/".join(parts), self._nbytes(cub))
+        if entry is None:
             return None
-        self.memory.put(key, got[0], got[1])
+        self.memory.put(key, entry)
         self.stats.add(disk_hits=1)
-        return got[0]
+        return entry
 
-    def _from_memory(self, key: tuple[int, ...]) -> bytes | None:
-        """A cuboid's buffer from the memory tier; the disk is looked at only to check a token or refresh the LRU."""
+    def _from_memory(self, key: tuple[int, ...]) -> Entry | None:
+        """A cuboid from the memory tier, if current; the disk is touched only to refresh the file's LRU time."""
         entry = self.memory.get(key)
         if entry is None:
             return None
+        if entry.generation != self.generations.current(self._slot(key)):
+            self.memory.drop(key, entry)  # fetched before a write (through any worker)
+            self.stats.add(stale=1)
+            return None
         disk = self.disk
-        if disk is not None and (self.check_disk or disk.touch_due(entry.touched)):
-            path = disk.path(self._parts(key))
-            if self.check_disk and disk.token(path) != entry.token:
-                self.memory.drop(key)  # another worker wrote or dropped it
-                return None
-            if disk.touch_due(entry.touched):
-                disk.touch(path)
-                entry.touched = time.monotonic()
+        if disk is not None and disk.touch_due(entry.touched):
+            disk.touch(disk.path(self._parts(key)))
+            entry.touched = time.monotonic()
         self.stats.add(memory_hits=1)
-        return entry.payload
+        return entry
 
-    def memory_answer(self, res: int, box: Box) -> bytes | None:
-        """The buffer of ``box`` when it is exactly one cuboid held in memory, else ``None``.
+    def memory_answer(self, res: int, box: Box) -> Entry | None:
+        """The cached cuboid that is exactly ``box``, when it is in memory, else ``None``.
 
-        Takes no lock a slow upstream could hold, and touches the disk at most for a token check or an LRU refresh,
-        so the relay answers it on its event loop.
+        Takes no lock a slow upstream could hold, and touches the disk at most for an LRU refresh, so the relay
+        answers it on its event loop.
         """
         geometry = self._geometry
         if geometry is None:
@@ -261,36 +319,36 @@ class ServedChannel:
             return None
         return self._from_memory((self.index, res, *idx))
 
-    def _store(self, key: tuple[int, ...], cub: Box, payload: bytes, generation: int) -> None:
-        with self._lock:
-            if generation != self._generation:
-                return  # a write happened meanwhile: what was fetched may be older than it
-        token = 0
+    def _store(self, key: tuple[int, ...], cub: Box, entry: Entry) -> None:
+        if entry.generation != self.generations.current(self._slot(key)):
+            return  # a write came while it was fetched: it may be older than that write (and would never be served)
         if self.disk is not None:
-            token = self.disk.write(self.disk.path(self._parts(key)), payload, self._nbytes(cub))
-        self.memory.put(key, payload, token)
+            parts = self._parts(key)
+            self.disk.write(self.disk.path(parts), "/".join(parts), entry, self._nbytes(cub))
+        self.memory.put(key, entry)
 
-    def payloads(self, res: int, box: Box) -> list[tuple[Box, bytes]]:
-        """The blosc buffer of every cuboid ``box`` touches (fetching and caching what is missing), with its box."""
-        found: dict[tuple[int, ...], bytes] = {}
+    def payloads(self, res: int, box: Box) -> list[Piece]:
+        """Every cuboid ``box`` touches (fetching and caching what is missing)."""
+        found: dict[tuple[int, ...], Entry] = {}
         cubs = self.cuboids(res, box)
         missing = []
         for key, cub in cubs:
-            payload = self._cached(key, cub)
-            if payload is None:
+            entry = self._cached(key, cub)
+            if entry is None:
                 missing.append((key, cub))
             else:
-                found[key] = payload
+                found[key] = entry
         if missing:
             self.stats.add(misses=len(missing))
             found.update(self._fetch(res, missing))
-        return [(cub, found[key]) for key, cub in cubs]
+        return [Piece(cub, found[key].payload, found[key].crc) for key, cub in cubs]
 
-    def _fetch(self, res: int, missing: list[tuple[tuple[int, ...], Box]]) -> dict[tuple[int, ...], bytes]:
+    def _fetch(self, res: int, missing: list[tuple[tuple[int, ...], Box]]) -> dict[tuple[int, ...], Entry]:
         """Read missing cuboids from the upstream once, even when several requests want them at the same time."""
+        # the generations before anything is fetched: what is fetched is as new as them, or newer
+        generations = {key: self.generations.current(self._slot(key)) for key, _ in missing}
         mine, theirs = [], []
-        with self._lock:
-            generation = self._generation
+        with self._lock:  # _inflight: the cuboids some thread of this process is fetching
             for key, cub in missing:
                 event = self._inflight.get(key)
                 if event is None:
@@ -298,22 +356,23 @@ class ServedChannel:
                     mine.append((key, cub))
                 else:
                     theirs.append((key, cub, event))
-        out: dict[tuple[int, ...], bytes] = {}
+        out: dict[tuple[int, ...], Entry] = {}
         try:
             if mine:
-                out.update(self._read_upstream(res, mine, generation))
+                out.update(self._read_upstream(res, mine, generations))
         finally:
             with self._lock:
                 for key, _ in mine:
                     self._inflight.pop(key).set()
         for key, cub, event in theirs:
             event.wait()
-            payload = self._cached(key, cub)
-            out[key] = payload if payload is not None else self._read_upstream(res, [(key, cub)], generation)[key]
+            # what that fetch cached, if it is current (it may have begun before a write that came since)
+            entry = self._cached(key, cub)
+            out[key] = entry if entry is not None else self._read_upstream(res, [(key, cub)], generations)[key]
         return out
 
     def _read_upstream(self, res: int, wanted: list[tuple[tuple[int, ...], Box]],
-                       generation: int) -> dict[tuple[int, ...], bytes]:
+                       generations: dict[tuple[int, ...], int]) -> dict[tuple[int, ...], Entry]:
         from intern.io import read_box
 
         resource = self._upstream()
@@ -343,12 +402,17 @@ class ServedChannel:
         except InternError as exc:
             self._lost(exc)
             raise
-        # the bytes of a (1, z, y, x) block are those of its (z, y, x) block: one encoding serves both layouts
-        payloads = run_parallel(lambda d: encode(d, BLOSC), datas)
+
+        def pack(data: np.ndarray) -> tuple[bytes, int]:
+            # the bytes of a (1, z, y, x) block are those of its (z, y, x) block: one encoding serves both layouts
+            payload = encode(data, BLOSC)
+            return payload, zlib.crc32(payload)
+
         out = {}
-        for (key, cub), payload in zip(wanted, payloads):
-            self._store(key, cub, payload, generation)
-            out[key] = payload
+        for (key, cub), (payload, crc) in zip(wanted, run_parallel(pack, datas)):
+            entry = Entry(payload, crc, generations[key])
+            self._store(key, cub, entry)
+            out[key] = entry
         return out
 
     # -- whole cutouts -------------------------------------------------------------------------------------------------
@@ -356,13 +420,13 @@ class ServedChannel:
         """The voxels of ``box`` ((t, z, y, x) frame voxels at ``res``), assembled from cached cuboids."""
         return self.assemble(box, self.payloads(res, box))
 
-    def assemble(self, box: Box, items: list[tuple[Box, bytes]]) -> np.ndarray:
-        """The voxels of ``box`` from the cuboid buffers ``payloads`` returned for it."""
+    def assemble(self, box: Box, items: list[Piece]) -> np.ndarray:
+        """The voxels of ``box`` from the cuboids ``payloads`` returned for it."""
         dtype = np.dtype(self.geometry().dtype)
         out = np.empty(box.shape, dtype)
 
-        def place(item: tuple[Box, bytes]) -> None:
-            cub, payload = item
+        def place(item: Piece) -> None:
+            cub, payload, _ = item
             part = cub.intersection(box)
             if part == cub and part == box:
                 decode_into(payload, out)
@@ -385,18 +449,18 @@ class ServedChannel:
         rel = box.relative_to((0, *level.offset))
         if not geometry.times:
             rel, data = Box(rel.start[1:], rel.stop[1:]), data.reshape(data.shape[1:])
-        with self._lock:
-            self._generation += 1
+        keys = [key for key, _ in self.cuboids(0, box)]
         try:
             write_box(resource, rel, data, scale=level.scale)
         except InternError as exc:
             self._lost(exc)
             raise
         finally:
-            self.invalidate(key for key, _ in self.cuboids(0, box))
-            with self._lock:
-                self._generation += 1
-                self.written = True
+            # the upstream has the data (or part of it, on failure): from now on every copy cached before is
+            # stale, in every worker, and so is every fetch under way; then the copies are dropped to free space
+            self.generations.advance(self._slot(key) for key in keys)
+            self.invalidate(keys)
+            self.written = True
             if self.disk is not None:
                 marker = self.disk.root / self.dirname / "written"
                 marker.parent.mkdir(parents=True, exist_ok=True)
