@@ -7,6 +7,7 @@ import os
 import re
 import threading
 import time
+import zlib
 from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
@@ -19,7 +20,11 @@ import requests
 from _bosstest import TOKEN, Lab, em, relay_env
 
 import intern
-from intern.errors import ConfigError, MetadataError
+from intern.errors import ConfigError, MetadataError, TransientRemoteError
+from intern_boss._api import _read_blosc_into
+from intern_boss._checksum import HEADER
+from intern_boss._http import _InMemory
+from intern_boss._wire import BLOSC, encode
 from intern_boss.relay import RelayProcess, parse_mount
 from intern_boss.relay._cache import CacheStats, DiskTier, MemoryTier
 from intern_boss.relay._channel import ServedChannel
@@ -123,7 +128,7 @@ class Wire:
         self.target = target
         self.delay = 0.0
         self.corrupt = False
-        self.fetched: dict[str, int] = {}  # cutout answers the wire holds or has passed on, by their z range
+        self.held: dict[str, int] = {}  # cutout answers the wire is holding back now, by their z range
         self.lock = threading.Lock()
         wire = self
 
@@ -143,10 +148,10 @@ class Wire:
                     content = bytearray(content)
                     content[len(content) // 2] ^= 0x01
                     content = bytes(content)
+                z = self.path.split("/")[-2]
                 if cutout:
                     with wire.lock:
-                        z = self.path.split("/")[-2]
-                        wire.fetched[z] = wire.fetched.get(z, 0) + 1
+                        wire.held[z] = wire.held.get(z, 0) + 1
                     time.sleep(wire.delay)
                 self.send_response(resp.status_code)
                 for k, v in resp.headers.items():
@@ -155,6 +160,9 @@ class Wire:
                 self.send_header("Content-Length", str(len(content)))
                 self.end_headers()
                 self.wfile.write(content)
+                if cutout:
+                    with wire.lock:
+                        wire.held[z] -= 1
 
             do_GET = do_POST = do_PUT = _forward  # noqa: N815 - the base class's names
 
@@ -190,25 +198,38 @@ def behind_wire(tmp_path: Path) -> Iterator[tuple[str, dict[str, str], Wire]]:
 def test_reads_after_writes_through_the_relay_are_never_stale(tmp_path: Path, workers: int,
                                                               behind_wire: tuple[str, dict[str, str], Wire]) -> None:
     """Writers each own a cuboid and loop: write it, start a read of it and wait until the relay's fetch from the
-    upstream has the data, write it again (the fetch is under way), then read it back: the second write's data must
-    come back, and stay. Readers keep reading every cuboid through the same relay (any worker) meanwhile."""
+    upstream has the data, write it again through another worker (the fetch is under way), then read it back through
+    every worker: the second write's data must come back, and stay. Readers keep reading every cuboid through the
+    worker that fetches meanwhile."""
     uri, env, wire = behind_wire
     with RelayProcess({"c/e/v": uri}, workers=workers, tokens=[TOKEN], writable=True, cache_dir=tmp_path / "cache",
                       env=env, log=tmp_path / "relay.log") as relay:
-        headers = {"Authorization": f"Token {TOKEN}", "Connection": "close"}  # new connections reach every worker
+        auth = {"Authorization": f"Token {TOKEN}"}
 
         def route(k: int) -> str:
             return f"{relay.url}/v1/cutout/c/e/v/0/0:{_CUB[2]}/0:{_CUB[1]}/{k * _CUB[0]}:{(k + 1) * _CUB[0]}/"
 
-        def read(k: int) -> np.ndarray:
-            resp = requests.get(route(k), headers=headers, timeout=60)
+        def read(k: int, via: requests.Session | None = None) -> np.ndarray:
+            # without a session, a new connection: it reaches any worker
+            resp = (via or requests).get(route(k), headers=auth if via else {**auth, "Connection": "close"}, timeout=60)
             assert resp.status_code == 200, resp.text
             return np.frombuffer(blosc.decompress(resp.content), np.uint16).reshape(_CUB)
 
-        def write(k: int, block: np.ndarray) -> None:
-            resp = requests.post(route(k), data=blosc.compress(block.tobytes(), typesize=2),
-                                 headers={**headers, "Content-Type": "application/blosc"}, timeout=60)
+        def write(k: int, block: np.ndarray, via: requests.Session) -> None:
+            resp = via.post(route(k), data=blosc.compress(block.tobytes(), typesize=2),
+                            headers={**auth, "Content-Type": "application/blosc"}, timeout=60)
             assert resp.status_code == 201, resp.text
+
+        def one_per_worker() -> list[requests.Session]:
+            """A kept-alive connection to each worker (a new connection reaches any of them)."""
+            found: dict[int, requests.Session] = {}
+            for _ in range(200):
+                session = requests.Session()
+                pid = session.get(f"{relay.url}/relay/stats", headers=auth, timeout=30).json()["pid"]
+                found.setdefault(pid, session)
+                if len(found) == workers:
+                    return [found[pid] for pid in sorted(found)]  # the same order in every thread
+            raise AssertionError(f"200 connections reached {len(found)} of {workers} workers")
 
         done = threading.Event()
         stale: list[tuple[int, int]] = []
@@ -217,24 +238,26 @@ def test_reads_after_writes_through_the_relay_are_never_stale(tmp_path: Path, wo
         def writer(k: int) -> None:
             rng = np.random.default_rng(k)
             z = f"{k * _CUB[0]}:{(k + 1) * _CUB[0]}"
+            sessions = one_per_worker()
             for i in range(_LOOPS):
-                write(k, rng.integers(0, 2**16, _CUB, dtype=np.uint16))
-                seen = wire.fetched.get(z, 0)
+                write(k, rng.integers(0, 2**16, _CUB, dtype=np.uint16), sessions[0])
                 with ThreadPoolExecutor(1) as one:
-                    fetching = one.submit(read, k)  # a miss: the relay fetches the cuboid, the wire holds it
-                    while wire.fetched.get(z, 0) == seen and not fetching.done():  # (a reader may have cached it)
+                    # a miss: the relay fetches the cuboid (or a reader's request does), the wire holds the answer
+                    fetching = one.submit(read, k, sessions[0])
+                    while not wire.held.get(z) and not fetching.done():  # (a reader may have cached it already)
                         time.sleep(0.002)
                     block = rng.integers(0, 2**16, _CUB, dtype=np.uint16)
-                    write(k, block)
+                    write(k, block, sessions[-1])
                     fetching.result()
                 last[k] = block
-                if not all(np.array_equal(read(k), block) for _ in range(2)):
+                if not all(np.array_equal(read(k, via), block) for via in sessions):
                     stale.append((k, i))
 
         def reader(r: int) -> None:
+            via = one_per_worker()[0]  # the worker that fetches while the writes come through another
             k = r
             while not done.is_set():
-                read(k % _CUBOIDS)
+                read(k % _CUBOIDS, via)
                 k += 1
 
         readers = [threading.Thread(target=reader, args=(r,)) for r in range(_READERS)]
@@ -335,3 +358,18 @@ def test_a_damaged_saved_geometry_names_its_file(tmp_path: Path) -> None:
         with pytest.raises(MetadataError, match=re.escape(str(saved))) as caught:
             served.geometry()
         assert problem in str(caught.value)
+
+
+@pytest.mark.parametrize("noisy", [True, False])
+def test_the_client_checks_bodies_against_their_checksum(noisy: bool) -> None:
+    """Both ways a blosc body is read (straight into the output when blosc stored it as it was, else decoded)."""
+    array = em((4, 30, 40)) if noisy else np.zeros((4, 30, 40), np.uint8)
+    body = encode(array, BLOSC)
+    sent = {HEADER: f"{zlib.crc32(body):08x}"}
+    out = np.empty(array.shape, np.uint8)
+    np.testing.assert_array_equal(_read_blosc_into(_InMemory(body, sent), out), array)
+    damaged = bytearray(body)
+    damaged[-1] ^= 0x01
+    with pytest.raises(TransientRemoteError, match="damaged on the way"):
+        _read_blosc_into(_InMemory(bytes(damaged), sent), out)
+    np.testing.assert_array_equal(_read_blosc_into(_InMemory(body), out), array)  # no header (a Boss): no check

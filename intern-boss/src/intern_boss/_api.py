@@ -231,7 +231,7 @@ class BossAPI:
         self._call(self.volume, "PUT", route, ok=(200,), what=f"zero {route[7:]}")
 
 
-def _read_blosc_into(resp: Any, out: np.ndarray, what: str) -> np.ndarray:
+def _read_blosc_into(resp: Any, out: np.ndarray, what: str = "cutout") -> np.ndarray:
     """A blosc body into ``out``, checked against its checksum header if it has one. Voxels blosc could not compress
     (noisy EM often) are stored as they are after its header: those go from the socket straight into ``out``, with no
     buffer and no decompression between."""

@@ -52,9 +52,9 @@ T = TypeVar("T")
 class _InMemory(io.BytesIO):
     """A body already read whole, readable as :mod:`intern.http`'s readers read an ``http.client`` answer."""
 
-    def __init__(self, content: bytes, headers: Mapping[str, str]) -> None:
+    def __init__(self, content: bytes, headers: Mapping[str, str] | None = None) -> None:
         super().__init__(content)
-        self._headers = headers
+        self._headers = headers or {}
 
     def getheader(self, name: str, default: str | None = None) -> str | None:
         if name.lower() == "content-length":
