@@ -116,7 +116,7 @@ def test_writes_invalidate_every_workers_cache(tmp_path: Path, monkeypatch: pyte
 
 # -- coherence under concurrent writers and readers --------------------------------------------------------------------
 _CUB = (16, 64, 64)  # a cuboid of the volume: Boss cuboids are 16 deep, clipped here to 64x64
-_CUBOIDS, _READERS, _LOOPS = 4, 2, 5
+_CUBOIDS, _READERS, _LOOPS = 4, 2, 4
 _VOLUME = em((_CUB[0] * _CUBOIDS, *_CUB[1:]), seed=5, dtype="uint16")
 
 
