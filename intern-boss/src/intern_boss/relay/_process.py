@@ -116,9 +116,37 @@ class RelayProcess:
     def running(self) -> bool:
         return self._proc is not None and self._proc.poll() is None
 
+    @property
+    def pid(self) -> int:
+        """The process id of the relay (with ``workers > 1``, of the supervisor that started the workers).
+
+        Raises:
+            RuntimeError: the relay is not running.
+        """
+        if self._proc is None or self._proc.poll() is not None:
+            raise RuntimeError("the relay is not running")
+        return self._proc.pid
+
+    def worker_pids(self) -> list[int]:
+        """The process ids of the processes that serve requests: the relay itself with one worker, else its worker
+        processes (Linux: read from ``/proc``)."""
+        pid = self.pid
+        children = Path(f"/proc/{pid}/task/{pid}/children")
+        kids = [int(k) for k in children.read_text().split()] if children.exists() else []
+        # uvicorn's workers are spawned interpreters; multiprocessing's resource tracker is a child too, not a worker
+        return [k for k in kids if _is_worker(k)] or [pid]
+
     def __enter__(self) -> RelayProcess:
         return self.start()
 
     def __exit__(self, exc_type: type[BaseException] | None, exc: BaseException | None,
                  tb: TracebackType | None) -> None:
         self.close()
+
+
+def _is_worker(pid: int) -> bool:
+    try:
+        cmdline = Path(f"/proc/{pid}/cmdline").read_bytes()
+    except OSError:  # exited meanwhile
+        return False
+    return b"resource_tracker" not in cmdline
