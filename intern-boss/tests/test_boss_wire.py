@@ -2,7 +2,12 @@
 
 from __future__ import annotations
 
+import io
 import pickle
+import struct
+import sys
+import tracemalloc
+import zlib
 
 import blosc
 import numpy as np
@@ -96,6 +101,61 @@ def test_lying_bodies_are_refused() -> None:
 
     with pytest.raises(BodyError, match="only a numpy array"):
         decode(blosc.compress(pickle.dumps(Evil()), typesize=1), BLOSC_PYTHON, dtype="uint8", shape=(1, 1, 1))
+
+
+def test_decoding_keeps_no_reference_to_the_body() -> None:
+    """python-blosc 1.11.1-1.11.4's ``cbuffer_validate`` keeps every buffer it checks alive: a decoder that calls it
+    leaks each body it reads (a relay grew by gigabytes)."""
+    array = np.arange(3000, dtype=np.uint16).reshape(3, 10, 100)
+    for fmt in (BLOSC, BLOSC_PYTHON, NPYGZ):
+        body = encode(array, fmt)
+        before = sys.getrefcount(body)
+        for _ in range(5):
+            decode(body, fmt, dtype="uint16", shape=array.shape)
+        assert sys.getrefcount(body) == before, fmt
+    view = memoryview(bytearray(encode(array)))  # the client decodes from its reused buffer through a view
+    before = sys.getrefcount(view)
+    for _ in range(5):
+        decode_into(view, np.empty(array.shape, np.uint16))
+    assert sys.getrefcount(view) == before
+
+
+def test_blosc_headers_are_checked_before_decompressing() -> None:
+    body = bytearray(encode(np.arange(1000, dtype=np.uint8).reshape(1, 10, 100)))
+    out = np.empty((1, 10, 100), np.uint8)
+    future = bytearray(body)
+    future[0] = 9  # a format version this blosc does not know
+    with pytest.raises(BodyError, match="version"):
+        decode_into(future, out)
+    with pytest.raises(BodyError, match="header says"):
+        decode_into(body + b"\0", out)
+    huge = bytearray(body)
+    struct.pack_into("<I", huge, 4, 2**31)  # over blosc's largest buffer
+    with pytest.raises(BodyError):
+        decode_into(huge, out)
+
+
+def _bomb(shape: tuple[int, ...]) -> bytes:
+    header = io.BytesIO()
+    np.lib.format.write_array_header_1_0(header, {"descr": "|u1", "fortran_order": False, "shape": shape})
+    z = zlib.compressobj(9)
+    parts = [z.compress(header.getvalue())] + [z.compress(bytes(2**20)) for _ in range(int(np.prod(shape)) >> 20)]
+    return b"".join(parts) + z.flush()
+
+
+@pytest.mark.parametrize("fmt", [NPYGZ, BLOSC_PYTHON])
+def test_compressed_bodies_expand_no_further_than_their_box(fmt: str) -> None:
+    """128 MiB of zeros in a few hundred KiB, sent for a 1000-voxel box: refused having expanded at most a little."""
+    big = (128, 1024, 1024)
+    body = _bomb(big) if fmt == NPYGZ else blosc.pack_array(np.zeros(big, np.uint8), clevel=9)
+    tracemalloc.start()
+    try:
+        with pytest.raises(BodyError, match="more than"):
+            decode(body, fmt, dtype="uint8", shape=(1, 10, 100))
+        peak = tracemalloc.get_traced_memory()[1]
+    finally:
+        tracemalloc.stop()
+    assert peak < 2**20 + len(body), peak
 
 
 def test_ranges() -> None:

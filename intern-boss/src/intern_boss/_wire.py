@@ -28,8 +28,8 @@ import numpy as np
 
 __all__ = [
     "BLOSC", "BLOSC_HEADER", "BLOSC_PYTHON", "BOSS_DTYPES", "CUBOID", "FORMATS", "JPEG", "MAX_CUTOUT_BYTES", "NPYGZ",
-    "BodyError", "ErrorCode", "cutout_limit", "decode", "decode_into", "encode", "format_range", "parse_range",
-    "stored_size",
+    "BodyError", "ErrorCode", "cutout_limit", "decode", "decode_into", "encode", "format_range", "is_count",
+    "max_body_size", "parse_range", "stored_size",
 ]
 
 # python-blosc holds the GIL while it works unless told otherwise; the cutout threads need it released. Released, each
@@ -41,6 +41,11 @@ blosc.set_nthreads(1)
 BLOSC = "application/blosc"
 BLOSC_HEADER = 16  # bytes: version, versionlz, flags, typesize, nbytes, blocksize, cbytes
 _MEMCPYED = 0x02  # header flag: the data follows the header as it is
+_BLOSC_FORMAT = 2  # the newest header format c-blosc 1.x reads (its BLOSC_VERSION_FORMAT)
+_BLOSC_MAX = 2**31 - 1 - BLOSC_HEADER  # the largest buffer c-blosc compresses (its BLOSC_MAX_BUFFERSIZE)
+#: what a body may hold beyond its voxels: a pickle's or a .npy file's header (numpy reads .npy headers of at most
+#: 10,000 bytes unless told otherwise; a pickled array's is a few hundred)
+_HEADER_SLACK = 1 << 16
 BLOSC_PYTHON = "application/blosc-python"
 NPYGZ = "application/npygz"
 JPEG = "image/jpeg"
@@ -102,15 +107,21 @@ def format_range(start: int, stop: int) -> str:
     return f"{int(start)}:{int(stop)}"
 
 
+def is_count(text: str) -> bool:
+    """Whether ``text`` is a non-negative integer in ASCII digits, below 10^18 (so it fits every index type; Python's
+    ``isdigit`` alone also takes digits such as ``"²"`` that ``int`` refuses)."""
+    return 0 < len(text) <= 18 and text.isascii() and text.isdigit()
+
+
 def parse_range(text: str) -> tuple[int, int]:
     """``"10:20"`` -> ``(10, 20)``.
 
     Raises:
-        ValueError: not two non-negative integers with start < stop.
+        ValueError: not two non-negative integers (ASCII digits, at most 18 of them) with start < stop.
     """
     lo, sep, hi = text.partition(":")
-    if not sep or not lo.isdigit() or not hi.isdigit():
-        raise ValueError(f"range {text!r} is not START:STOP in non-negative integers")
+    if not sep or not is_count(lo) or not is_count(hi):
+        raise ValueError(f"range {text[:60]!r} is not START:STOP in non-negative integers below 10^18")
     a, b = int(lo), int(hi)
     if b <= a:
         raise ValueError(f"range {text!r} is empty: STOP must be greater than START")
@@ -158,18 +169,42 @@ def stored_size(head: bytes | memoryview) -> int | None:
     return int(nbytes) if cbytes == nbytes + BLOSC_HEADER else None
 
 
-def _blosc_nbytes(body: bytes | memoryview) -> int:
-    # the 16-byte header read here, not by blosc.get_cbuffer_sizes: that one refuses memoryviews, and bodies are
-    # read into reused buffers
+def max_body_size(nbytes: int) -> int:
+    """The longest body, in any of the formats a cutout is written in, that can hold ``nbytes`` of voxels.
+
+    Compression never grows data by more than this: blosc stores what it cannot shrink as it is after its 16-byte
+    header, and zlib's worst case is its ``compressBound``. A longer body holds something other than the cutout.
+    """
+    raw = int(nbytes) + _HEADER_SLACK
+    return raw + (raw >> 12) + (raw >> 14) + (raw >> 25) + 13 + BLOSC_HEADER
+
+
+def _blosc_nbytes(body: bytes | bytearray | memoryview) -> int:
+    """The uncompressed size a blosc buffer declares, once its header is checked as c-blosc checks it before it
+    decompresses (``blosc_cbuffer_validate``: a known format, the length it says, a size blosc can hold).
+
+    The 16-byte header is read here, not by python-blosc: its ``get_cbuffer_sizes`` refuses memoryviews (bodies are
+    read into reused buffers), and its ``cbuffer_validate`` (1.11.1-1.11.4) keeps a reference to every buffer it
+    checks, so each body decoded would stay in memory for good.
+    """
     if len(body) < BLOSC_HEADER:
         raise BodyError(f"the body is not a blosc buffer ({len(body)} bytes, shorter than a blosc header)")
+    version = body[0]
     nbytes, _, cbytes = struct.unpack_from("<III", body, 4)
-    if cbytes != len(body) or not blosc.cbuffer_validate(body):
-        raise BodyError(f"the body is not a valid blosc buffer ({len(body)} bytes, its header says {cbytes})")
+    if not 1 <= version <= _BLOSC_FORMAT:
+        raise BodyError(f"the body is not a blosc buffer this relay reads (header format version {version})")
+    if cbytes != len(body) or nbytes > _BLOSC_MAX:
+        raise BodyError(f"the body is not a valid blosc buffer ({len(body)} bytes, its header says {cbytes} "
+                        f"holding {nbytes})")
     return int(nbytes)
 
 
-def decode_into(body: bytes | memoryview, out: np.ndarray) -> np.ndarray:
+def _too_much(holds: str, needed: int) -> BodyError:
+    return BodyError(f"the body holds {holds}, more than the {needed} bytes of the cutout and its header",
+                     ErrorCode.DATA_DIMENSION_MISMATCH)
+
+
+def decode_into(body: bytes | bytearray | memoryview, out: np.ndarray) -> np.ndarray:
     """Decompress an ``application/blosc`` body straight into the C-contiguous array ``out``.
 
     Raises:
@@ -186,24 +221,27 @@ def decode_into(body: bytes | memoryview, out: np.ndarray) -> np.ndarray:
     return out
 
 
-def decode(body: bytes | memoryview, content_type: str, *, dtype: np.dtype | str, shape: Sequence[int]) -> np.ndarray:
+def decode(body: bytes | bytearray | memoryview, content_type: str, *, dtype: np.dtype | str, shape: Sequence[int]) -> np.ndarray:
     """The array in a body, checked against the ``dtype`` and ``shape`` it must have.
+
+    A compressed body is never expanded beyond what that array needs (plus its format's header): a few kilobytes
+    that would expand to gigabytes are refused before they do.
 
     Raises:
         BodyError: undecodable, or another dtype, length or shape.
     """
     dtype = np.dtype(dtype)
     shape = tuple(int(s) for s in shape)
+    needed = int(np.prod(shape, dtype=np.int64)) * dtype.itemsize + _HEADER_SLACK
     if content_type == BLOSC:
         return decode_into(body, np.empty(shape, dtype))
     if content_type == BLOSC_PYTHON:
-        _blosc_nbytes(body)
+        nbytes = _blosc_nbytes(body)
+        if nbytes > needed:
+            raise _too_much(f"{nbytes} bytes uncompressed", needed)
         array = _restricted_loads(blosc.decompress(body))
     elif content_type == NPYGZ:
-        try:
-            array = np.load(io.BytesIO(zlib.decompress(body)), allow_pickle=False)
-        except (zlib.error, ValueError, OSError, EOFError) as exc:
-            raise BodyError(f"the body is not zlib-compressed .npy data ({exc})") from None
+        array = _load_npygz(body, needed)
     else:
         raise BodyError(f"unsupported format {content_type!r}; use one of {BLOSC}, {BLOSC_PYTHON}, {NPYGZ}",
                         ErrorCode.UNSUPPORTED_TRANSPORT_FORMAT)
@@ -213,6 +251,22 @@ def decode(body: bytes | memoryview, content_type: str, *, dtype: np.dtype | str
         raise BodyError(f"the body holds an array of shape {array.shape}, the cutout is {shape}",
                         ErrorCode.DATA_DIMENSION_MISMATCH)
     return np.ascontiguousarray(array)
+
+
+def _load_npygz(body: bytes | bytearray | memoryview, needed: int) -> np.ndarray:
+    inflater = zlib.decompressobj()
+    try:
+        raw = inflater.decompress(body, needed)  # at most ``needed`` bytes, whatever the body would expand to
+    except zlib.error as exc:
+        raise BodyError(f"the body is not zlib-compressed .npy data ({exc})") from None
+    if not inflater.eof:
+        if len(raw) >= needed:
+            raise _too_much(f"over {needed} bytes of .npy data", needed)
+        raise BodyError("the body is not zlib-compressed .npy data (the zlib stream ends early)")
+    try:
+        return np.load(io.BytesIO(raw), allow_pickle=False)
+    except (ValueError, OSError, EOFError) as exc:
+        raise BodyError(f"the body is not zlib-compressed .npy data ({exc})") from None
 
 
 class _ArrayUnpickler(pickle.Unpickler):
