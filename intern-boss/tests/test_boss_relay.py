@@ -107,6 +107,24 @@ def test_bad_reads_never_reach_the_upstream(lab: Lab, route: str, status: int, c
     assert (after["upstream_reads"], after["misses"]) == (before["upstream_reads"], before["misses"])
 
 
+@pytest.mark.parametrize(("route", "params", "headers", "code"), [
+    ("cutout/lab/em/image/%C2%B2/0:10/0:10/0:1/", {}, {}, 1001),              # a superscript two is no number
+    ("cutout/lab/em/image/" + "9" * 5000 + "/0:10/0:10/0:1/", {}, {}, 1001),  # beyond Python's int() digit limit
+    ("cutout/lab/em/image/0/0:" + "9" * 5000 + "/0:10/0:1/", {}, {}, 1001),
+    ("cutout/lab/em/labels/0/0:10/0:10/0:1/", {"filter": "-1"}, {}, 1005),     # ids are not negative
+    ("cutout/lab/em/labels/0/0:10/0:10/0:1/", {"filter": "9" * 20}, {}, 1005),  # over uint64
+    ("cutout/lab/em/image/0/0:10/0:10/0:1/", {"filter": "1"}, {}, 1005),       # not an annotation channel
+    ("cutout/lab/big/image/0/0:1024/0:1024/0:64/", {}, {"Accept": JPEG}, 2004),  # 65,536 rows: over JPEG's limit
+], ids=["res-superscript", "res-5000-digits", "range-5000-digits", "filter-negative", "filter-20-digits",
+        "filter-on-image", "jpeg-too-tall"])
+def test_malformed_cutouts_are_boss_400s(lab: Lab, route: str, params: dict[str, str], headers: dict[str, str],
+                                         code: int) -> None:
+    before = stats(lab)
+    boss_error(get(lab, route, params=params, headers=headers), 400, code)
+    after = stats(lab)
+    assert (after["upstream_reads"], after["misses"]) == (before["upstream_reads"], before["misses"])
+
+
 def test_bad_formats(lab: Lab) -> None:
     route = "cutout/lab/em/labels/0/0:10/0:10/0:1/"
     boss_error(get(lab, route, headers={"Accept": "text/csv"}), 406, 5001)

@@ -2,7 +2,10 @@
 
 Every request runs in a thread of the application's own pool (the work is cache I/O, codecs and upstream reads,
 all of which release the GIL); the event loop only moves bytes. Requests are checked completely (authentication,
-route, resource, ranges, bounds, size, body) before anything reaches the cache or the upstream.
+route, resource, ranges, bounds, size, body) before anything reaches the cache or the upstream. A body is read only
+once everything else about its request has been checked (token, ``--writable``, route, box, format, declared
+length), never beyond the most its box can need, and within ``body_timeout`` seconds; a refused body is left
+unread and its connection closed.
 
 Served (``GET`` unless marked):
 
@@ -37,7 +40,20 @@ from intern.box import Box
 from intern.errors import InternError, MetadataError, PermissionDeniedError, TransientRemoteError
 
 from .._checksum import crc32, header
-from .._wire import BLOSC, BLOSC_PYTHON, FORMATS, JPEG, NPYGZ, BodyError, ErrorCode, decode, encode, parse_range
+from .._wire import (
+    BLOSC,
+    BLOSC_PYTHON,
+    FORMATS,
+    JPEG,
+    NPYGZ,
+    BodyError,
+    ErrorCode,
+    decode,
+    encode,
+    is_count,
+    max_body_size,
+    parse_range,
+)
 from ._cache import CacheStats, DiskTier, MemoryTier
 from ._channel import ServedChannel, UpstreamUnavailable
 from ._config import RelayConfig
@@ -62,7 +78,7 @@ class Request:
     path: str
     query: dict[str, str]
     headers: dict[str, str]
-    body: bytes = b""
+    body: bytes | bytearray = b""
 
 
 class _Later(Exception):
@@ -75,6 +91,7 @@ class Response:
     body: bytes = b""
     content_type: str = "application/json"
     extra: list[tuple[bytes, bytes]] = field(default_factory=list)
+    close: bool = False  # close the connection after it (a request body is left unread)
 
 
 def _json(value: Any, status: int = 200) -> Response:
@@ -104,6 +121,8 @@ _ROUTES: list[tuple[re.Pattern[str], str]] = [(re.compile(p), h) for p, h in [
 ]]
 _WRITES = {"cutout": "POST", "to_black": "PUT"}
 _SLASHES = re.compile(r"/{2,}")
+_SMALL_BODY = 1 << 16  # what a write without data (to_black) may carry, unread
+_JPEG_SIDE = 65535  # the most rows and columns a JPEG image has
 
 
 class RelayApp:
@@ -139,45 +158,60 @@ class RelayApp:
         if scope["type"] != "http":
             return
         headers = {k.decode("latin-1").lower(): v.decode("latin-1") for k, v in scope.get("headers", [])}
-        try:
-            body = await self._body(scope["method"], headers, receive)
-            # the public client asks for lists as /v1/collection//: repeated slashes mean one
-            request = Request(scope["method"], _SLASHES.sub("/", unquote(scope["path"])),
-                              dict(parse_qsl(scope.get("query_string", b"").decode("latin-1"), keep_blank_values=True)),
-                              headers, body)
+        # the public client asks for lists as /v1/collection//: repeated slashes mean one
+        request = Request(scope["method"], _SLASHES.sub("/", unquote(scope["path"])),
+                          dict(parse_qsl(scope.get("query_string", b"").decode("latin-1"), keep_blank_values=True)),
+                          headers)
+        loop = asyncio.get_running_loop()
+        response: Response | None = None
+        if request.method in ("POST", "PUT"):
+            # everything but the body is checked first (the token and --writable among it), in a thread since the
+            # box's check may need the upstream's metadata: nobody makes the relay hold a body it would refuse
+            admitted = await loop.run_in_executor(self._pool, self.admit, request)
+            if isinstance(admitted, Response):
+                response = admitted
+                response.close = _has_body(headers)
+            else:
+                try:
+                    request.body = await self._body(receive, admitted)
+                except BossHTTPError as exc:
+                    response = _error(exc.status, exc.code, exc.message)
+                    response.close = True
+        if response is None:
             response = self.handle(request, quick=True)
-            if response is None:
-                response = await asyncio.get_running_loop().run_in_executor(self._pool, self.handle, request)
-        except BossHTTPError as exc:
-            response = _error(exc.status, exc.code, exc.message)
+        if response is None:
+            response = await loop.run_in_executor(self._pool, self.handle, request)
+        extra = [*response.extra, (b"connection", b"close")] if response.close else response.extra
         await send({"type": "http.response.start", "status": response.status,
                     "headers": [(b"content-type", response.content_type.encode()),
-                                (b"content-length", str(len(response.body)).encode()), *response.extra]})
+                                (b"content-length", str(len(response.body)).encode()), *extra]})
         await send({"type": "http.response.body", "body": response.body})
 
-    async def _body(self, method: str, headers: dict[str, str], receive: Callable[..., Any]) -> bytes:
-        if method not in ("POST", "PUT"):
-            return b""
-        limit = self.config.max_cutout * 4 + 2**20  # blosc never grows data by more than its small header
-        try:
-            declared = int(headers.get("content-length", "0") or 0)
-        except ValueError:
-            declared = 0
-        if declared > limit:
-            raise BossHTTPError(413, ErrorCode.REQUEST_TOO_LARGE, f"body of {declared} bytes is over the relay's "
-                                                                  f"limit of {limit}")
-        chunks, size = [], 0
+    async def _body(self, receive: Callable[..., Any], limit: int) -> bytearray:
+        """The request's body, of at most ``limit`` bytes, within ``body_timeout`` seconds.
+
+        Raises:
+            BossHTTPError: 413 as soon as it passes ``limit`` (a chunked body says its length only by ending), 408
+                when it is late, 400 when the client went away.
+        """
+        loop = asyncio.get_running_loop()
+        deadline = loop.time() + self.config.body_timeout
+        body = bytearray()
         while True:
-            message = await receive()
+            try:
+                message = await asyncio.wait_for(receive(), max(0.0, deadline - loop.time()))
+            except asyncio.TimeoutError:
+                raise BossHTTPError(408, ErrorCode.BAD_REQUEST, f"the body did not arrive within "
+                                    f"{self.config.body_timeout:g} s (the relay's --body-timeout)") from None
             if message["type"] == "http.disconnect":
                 raise BossHTTPError(400, ErrorCode.BAD_REQUEST, "the client went away before sending its body")
             chunk = message.get("body", b"")
-            size += len(chunk)
-            if size > limit:
-                raise BossHTTPError(413, ErrorCode.REQUEST_TOO_LARGE, f"body over the relay's limit of {limit} bytes")
-            chunks.append(chunk)
+            if len(body) + len(chunk) > limit:
+                raise BossHTTPError(413, ErrorCode.REQUEST_TOO_LARGE,
+                                    f"the body is longer than the {limit} bytes its cutout can need")
+            body += chunk
             if not message.get("more_body", False):
-                return b"".join(chunks)
+                return body
 
     # -- dispatch -------------------------------------------------------------------------------------------------
     @overload
@@ -192,17 +226,20 @@ class RelayApp:
         assembled array (a refusal, or exactly one cuboid held in memory), and return ``None`` for the rest. A cached
         cuboid is the commonest request; handing it to a thread and back costs more than answering it.
         """
+        return self._answering(request, lambda: self._route(request, quick=quick))
+
+    def admit(self, request: Request) -> Response | int:
+        """Check a ``POST`` or ``PUT`` before its body is read (in a worker thread).
+
+        Returns:
+            the most bytes its body may have, or the refusal to answer with (its body is then never read).
+        """
+        return self._answering(request, lambda: self._admit(request))  # type: ignore[return-value]
+
+    def _answering(self, request: Request, work: Callable[[], Any]) -> Any:
+        """``work()``, with every failure turned into its Boss error answer (``None`` for :class:`_Later`)."""
         try:
-            self._authenticate(request)
-            for pattern, name in _ROUTES:
-                m = pattern.match(request.path)
-                if m:
-                    args = {k: v for k, v in m.groupdict().items() if v is not None}
-                    if quick and (name != "cutout" or request.method != "GET"
-                                  or not self._channel(args["c"], args["e"], args["ch"]).opened):
-                        return None
-                    return self._dispatch(name, request, args, quick=quick)
-            raise BossHTTPError(404, ErrorCode.INVALID_URL, f"no Boss route is {request.path}")
+            return work()
         except _Later:
             return None
         except BossHTTPError as exc:
@@ -223,6 +260,39 @@ class RelayApp:
             log.exception("error answering %s %s", request.method, request.path)
             return _error(500, ErrorCode.IO_ERROR, f"internal error: {type(exc).__name__}: {exc}")
 
+    def _match(self, request: Request) -> tuple[str, dict[str, str]]:
+        for pattern, name in _ROUTES:
+            m = pattern.match(request.path)
+            if m:
+                return name, {k: v for k, v in m.groupdict().items() if v is not None}
+        raise BossHTTPError(404, ErrorCode.INVALID_URL, f"no Boss route is {request.path}")
+
+    def _route(self, request: Request, *, quick: bool) -> Response | None:
+        self._authenticate(request)
+        name, args = self._match(request)
+        if quick and (name != "cutout" or request.method != "GET"
+                      or not self._channel(args["c"], args["e"], args["ch"]).opened):
+            return None
+        return self._dispatch(name, request, args, quick=quick)
+
+    def _admit(self, request: Request) -> int:
+        self._authenticate(request)
+        name, args = self._match(request)
+        self._check_method(name, request)
+        limit = _SMALL_BODY
+        if name == "cutout":
+            served = self._channel(args["c"], args["e"], args["ch"])
+            _, box, _ = self._write_region(served, args["rest"])
+            _write_format(request)
+            limit = max_body_size(box.size * np.dtype(served.geometry().dtype).itemsize)
+        declared = request.headers.get("content-length")
+        if declared is not None and (not declared.isascii() or not declared.isdigit()):
+            raise BossHTTPError(400, ErrorCode.BAD_REQUEST, f"Content-Length {declared[:40]!r} is not a byte count")
+        if declared is not None and int(declared) > limit:
+            raise BossHTTPError(413, ErrorCode.REQUEST_TOO_LARGE,
+                                f"the body is {int(declared)} bytes; no body of this request needs more than {limit}")
+        return limit
+
     def _authenticate(self, request: Request) -> None:
         if not self._tokens:
             return
@@ -236,16 +306,21 @@ class RelayApp:
             raise BossHTTPError(403, ErrorCode.MISSING_PERMISSION, "the token is not one this relay accepts")
 
     def _dispatch(self, name: str, request: Request, args: dict[str, str], *, quick: bool = False) -> Response:
-        write = _WRITES.get(name)
         if quick:
             return self._get_cutout(request, quick=True, **args)
         if request.method == "GET" and name != "to_black":
             return getattr(self, f"_get_{name}")(request, **args)
+        self._check_method(name, request)
+        return getattr(self, f"_write_{name}")(request, **args)
+
+    def _check_method(self, name: str, request: Request) -> None:
+        """Refuse a request that would write where this relay writes nothing, or with another method."""
+        write = _WRITES.get(name)
         if write == request.method:
             if not self.config.writable:
                 raise BossHTTPError(403, ErrorCode.MISSING_PERMISSION,
                                     "this relay is read-only (start it with --writable to write through)")
-            return getattr(self, f"_write_{name}")(request, **args)
+            return
         allowed = "GET" + (f", {write}" if write else "")
         if name == "to_black":
             allowed = "PUT"
@@ -349,9 +424,9 @@ class RelayApp:
         parts = [p for p in rest.split("/")]
         if parts and parts[-1] == "":
             parts.pop()
-        if len(parts) not in (4, 5) or not parts[0].isdigit():
+        if len(parts) not in (4, 5) or not is_count(parts[0]):
             raise BossHTTPError(400, ErrorCode.INVALID_CUTOUT_ARGS,
-                                "a cutout URL ends RES/X0:X1/Y0:Y1/Z0:Z1[/T0:T1]/ with whole numbers")
+                                "a cutout URL ends RES/X0:X1/Y0:Y1/Z0:Z1[/T0:T1]/ with whole numbers (ASCII digits)")
         try:
             ranges = [parse_range(p) for p in parts[1:]]
         except ValueError as exc:
@@ -389,14 +464,17 @@ class RelayApp:
         text = request.query.get("filter")
         if text is None:
             return None
-        try:
-            ids = [int(i) for i in text.split(",") if i.strip()]
-        except ValueError:
-            raise BossHTTPError(400, ErrorCode.INVALID_ARGUMENT, f"filter={text!r} is not comma-separated ids") \
-                from None
-        if np.dtype(served.geometry().dtype).kind not in "iu":
-            raise BossHTTPError(400, ErrorCode.INVALID_ARGUMENT, "filter applies to annotation channels only")
-        return ids
+        geometry = served.geometry()
+        if geometry.kind != "segmentation" or np.dtype(geometry.dtype).kind not in "iu":
+            raise BossHTTPError(400, ErrorCode.INVALID_ARGUMENT,
+                                f"filter applies to annotation channels only; {served.mount.path} is an image channel")
+        items = [i.strip() for i in text.split(",") if i.strip()]
+        most = int(np.iinfo(geometry.dtype).max)
+        # ids are compared with the channel's labels in its dtype: one it cannot hold would overflow there
+        if not all(i.isascii() and i.isdigit() and len(i) <= 20 and int(i) <= most for i in items):
+            raise BossHTTPError(400, ErrorCode.INVALID_ARGUMENT, f"filter={text[:60]!r}: give comma-separated label "
+                                f"ids, whole numbers from 0 to {most} ({geometry.dtype})")
+        return [int(i) for i in items]
 
     def _get_cutout(self, request: Request, c: str, e: str, ch: str, rest: str, *, quick: bool = False) -> Response:
         served = self._channel(c, e, ch)
@@ -405,6 +483,11 @@ class RelayApp:
         fmt = _accept(request.headers.get("accept"))
         if fmt == JPEG and (served.geometry().dtype != "uint8" or timed):
             raise BossHTTPError(400, ErrorCode.DATATYPE_NOT_SUPPORTED, "image/jpeg serves uint8 (z, y, x) cutouts only")
+        _, z, y, x = box.shape
+        if fmt == JPEG and (z * y > _JPEG_SIDE or x > _JPEG_SIDE):
+            raise BossHTTPError(400, ErrorCode.INVALID_REQUEST,
+                                f"image/jpeg stacks z-slices into one image of at most {_JPEG_SIDE} rows and columns; "
+                                f"this cutout would be {z * y} x {x}: ask for fewer slices, or another format")
         # every answer carries its body's CRC-32 (kept with each cached cuboid), checked by relays and clients downstream
         if quick:
             entry = served.memory_answer(res, box) if fmt == BLOSC and ids is None else None
@@ -431,16 +514,16 @@ class RelayApp:
         labels = np.unique(served.read(res, box))
         return _json({"ids": [str(int(i)) for i in labels if i != 0]})
 
-    def _write_cutout(self, request: Request, c: str, e: str, ch: str, rest: str) -> Response:
-        served = self._channel(c, e, ch)
+    def _write_region(self, served: ServedChannel, rest: str) -> tuple[int, Box, bool]:
         res, box, timed = self._region(served, rest)
         if res != 0:
             raise BossHTTPError(400, ErrorCode.INVALID_REQUEST, "writes go to the base resolution 0 only")
-        fmt = (request.headers.get("content-type") or BLOSC).split(";")[0].strip().lower()
-        if fmt not in (BLOSC, BLOSC_PYTHON, NPYGZ):
-            raise BossHTTPError(415, ErrorCode.UNSUPPORTED_TRANSPORT_FORMAT,
-                                f"Content-Type {fmt!r}: write application/blosc, application/blosc-python or "
-                                "application/npygz")
+        return res, box, timed
+
+    def _write_cutout(self, request: Request, c: str, e: str, ch: str, rest: str) -> Response:
+        served = self._channel(c, e, ch)
+        _, box, timed = self._write_region(served, rest)
+        fmt = _write_format(request)
         shape = box.shape if timed else box.shape[1:]
         data = decode(request.body, fmt, dtype=served.geometry().dtype, shape=shape)
         served.write(box, data.reshape(box.shape))
@@ -448,11 +531,23 @@ class RelayApp:
 
     def _write_to_black(self, request: Request, c: str, e: str, ch: str, rest: str) -> Response:
         served = self._channel(c, e, ch)
-        res, box, _ = self._region(served, rest)
-        if res != 0:
-            raise BossHTTPError(400, ErrorCode.INVALID_REQUEST, "writes go to the base resolution 0 only")
+        _, box, _ = self._write_region(served, rest)
         served.write(box, np.zeros(box.shape, served.geometry().dtype))
         return Response(200)
+
+
+def _write_format(request: Request) -> str:
+    fmt = (request.headers.get("content-type") or BLOSC).split(";")[0].strip().lower()
+    if fmt not in (BLOSC, BLOSC_PYTHON, NPYGZ):
+        raise BossHTTPError(415, ErrorCode.UNSUPPORTED_TRANSPORT_FORMAT,
+                            f"Content-Type {fmt!r}: write application/blosc, application/blosc-python or "
+                            "application/npygz")
+    return fmt
+
+
+def _has_body(headers: dict[str, str]) -> bool:
+    """Whether a request says a body follows its headers (one left unread means its connection must close)."""
+    return headers.get("content-length", "0") not in ("", "0") or "transfer-encoding" in headers
 
 
 def _frame_name(c: str, e: str) -> str:

@@ -2,7 +2,7 @@
 
     intern relay --mount COLL/EXP/CHAN=URI [--mount ...] [--host 127.0.0.1] [--port 8000]
                  [--cache-dir DIR] [--cache-size 10GB] [--memory-size 1GB] [--token TOKEN ...] [--writable]
-                 [--workers N]
+                 [--workers N] [--header-timeout S] [--body-timeout S] [--keep-alive S] [--max-connections N]
 
 The relay checks every mount before it listens (each upstream opens, and channels of one experiment share its
 frame), binds its socket, prints one line ``intern relay: serving http://HOST:PORT ...`` and serves with uvicorn.
@@ -43,6 +43,16 @@ def _parser() -> argparse.ArgumentParser:
     p.add_argument("--threads", type=int, default=16, help="request threads per process (default 16)")
     p.add_argument("--max-cutout", default="520MiB", help="largest cutout served, uncompressed (default 520MiB; "
                    "uint64 channels get four times as much)")
+    p.add_argument("--header-timeout", type=float, default=10.0, metavar="SECONDS",
+                   help="time a connection has to send a request's headers; 408 and closed beyond (default 10)")
+    p.add_argument("--body-timeout", type=float, default=60.0, metavar="SECONDS",
+                   help="time a request has to send its whole body; 408 and closed beyond (default 60)")
+    p.add_argument("--keep-alive", type=float, default=30.0, metavar="SECONDS",
+                   help="time an idle connection stays open between requests (default 30)")
+    p.add_argument("--max-connections", type=int, default=1000, metavar="N",
+                   help="connections each worker holds; one more is answered 503 and closed (default 1000)")
+    p.add_argument("--backlog", type=int, default=2048, metavar="N",
+                   help="connections the system queues before the relay accepts them (default 2048)")
     p.add_argument("--log-level", default="warning", choices=["critical", "error", "warning", "info", "debug"])
     p.add_argument("--access-log", action="store_true", help="log every request")
     return p
@@ -61,7 +71,33 @@ def build_config(args: argparse.Namespace) -> object:
     return RelayConfig(
         mounts=tuple(parse_mount(m) for m in args.mount), tokens=tuple(tokens), writable=args.writable,
         cache_dir=cache_dir, cache_size=parse_size(args.cache_size), memory_size=parse_size(args.memory_size),
-        max_cutout=parse_size(args.max_cutout), workers=args.workers, threads=args.threads)
+        max_cutout=parse_size(args.max_cutout), workers=args.workers, threads=args.threads,
+        header_timeout=args.header_timeout, body_timeout=args.body_timeout, keep_alive=args.keep_alive,
+        max_connections=args.max_connections, backlog=args.backlog)
+
+
+#: files a worker needs beside its connections: cache files, upstream connections, logs, the interpreter's own
+_SPARE_FILES = 256
+
+
+def open_file_limit(max_connections: int) -> str | None:
+    """Raise this process's open-file limit (its workers inherit it) to what ``max_connections`` needs, as far as
+    the hard limit allows; return a warning when it stays short."""
+    import resource
+
+    need = max_connections + _SPARE_FILES
+    soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
+    if soft == resource.RLIM_INFINITY or soft >= need:
+        return None
+    target = need if hard == resource.RLIM_INFINITY else min(need, hard)
+    try:
+        resource.setrlimit(resource.RLIMIT_NOFILE, (target, hard))
+    except (ValueError, OSError):
+        target = soft
+    if target >= need:
+        return None
+    return (f"the open-file limit is {target}, below --max-connections {max_connections} + {_SPARE_FILES}: a flood "
+            "of connections could leave the relay without files; raise it (ulimit -n) or lower --max-connections")
 
 
 def check_mounts(config: object) -> list[str]:
@@ -98,7 +134,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     logging.basicConfig(level=args.log_level.upper(), format="%(asctime)s %(levelname)s %(name)s: %(message)s")
     try:
         config = build_config(args)
-        for warning in check_mounts(config):
+        warnings = check_mounts(config)
+        short = open_file_limit(config.max_connections)  # type: ignore[attr-defined]
+        for warning in warnings + ([short] if short else []):
             print(f"intern relay: warning: {warning}", file=sys.stderr)
     except InternError as exc:
         print(f"intern relay: error: {exc}", file=sys.stderr)
@@ -114,15 +152,18 @@ def main(argv: Sequence[str] | None = None) -> int:
     except OSError as exc:
         print(f"intern relay: error: cannot listen on {args.host}:{args.port}: {exc}", file=sys.stderr)
         return 2
-    sock.listen(2048)
+    sock.listen(config.backlog)  # type: ignore[attr-defined]
     sock.set_inheritable(True)
     host, port = sock.getsockname()[:2]
     shown = f"[{host}]" if family == socket.AF_INET6 else host
     print(f"intern relay: serving http://{shown}:{port} ({len(config.mounts)} channels, "  # type: ignore[attr-defined]
           f"{args.workers} worker(s), cache {config.cache_dir or 'memory only'})", flush=True)  # type: ignore[attr-defined]
+    # the protocol adds the header deadline and the connection cap (uvicorn has neither): see relay/_server.py
     uconfig = uvicorn.Config("intern_boss.relay._app:create_app", factory=True, workers=args.workers,
                              log_level=args.log_level, access_log=args.access_log, lifespan="on",
-                             timeout_keep_alive=30)
+                             http="intern_boss.relay._server:GuardedProtocol",
+                             timeout_keep_alive=config.keep_alive,  # type: ignore[attr-defined]
+                             backlog=config.backlog)  # type: ignore[attr-defined]
     server = uvicorn.Server(uconfig)
     try:
         if args.workers > 1:

@@ -81,6 +81,12 @@ class RelayConfig:
         max_cutout: the largest cutout served, uncompressed bytes (uint64 channels get four times as much).
         workers: processes serving (their memory tiers check the disk tier so writes elsewhere are seen).
         threads: threads per process running requests.
+        header_timeout: seconds a connection has to send a request's headers (from its opening, or from the first
+            byte of a further request on it); a connection that takes longer is answered 408 and closed.
+        body_timeout: seconds a request has to send its whole body once its headers are in; 408 and closed beyond.
+        keep_alive: seconds an idle connection stays open between requests.
+        max_connections: connections each worker holds at once; one more is answered 503 and closed at once.
+        backlog: connections the operating system queues for the relay before it accepts them.
     """
 
     mounts: tuple[Mount, ...]
@@ -92,10 +98,22 @@ class RelayConfig:
     max_cutout: int = 520 * 2**20
     workers: int = 1
     threads: int = 16
+    header_timeout: float = 10.0
+    body_timeout: float = 60.0
+    keep_alive: float = 30.0
+    max_connections: int = 1000
+    backlog: int = 2048
 
     def __post_init__(self) -> None:
         if not self.mounts:
             raise ConfigError("a relay serves at least one --mount COLL/EXP/CHAN=URI")
+        for flag, value in (("--header-timeout", self.header_timeout), ("--body-timeout", self.body_timeout),
+                            ("--keep-alive", self.keep_alive)):
+            if not value > 0:
+                raise ConfigError(f"{flag} {value}: give a number of seconds above 0")
+        for flag, count in (("--max-connections", self.max_connections), ("--backlog", self.backlog)):
+            if count < 1:
+                raise ConfigError(f"{flag} {count}: give at least 1")
         seen = set()
         for m in self.mounts:
             if m.path in seen:

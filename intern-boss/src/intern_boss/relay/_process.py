@@ -30,12 +30,14 @@ class RelayProcess:
         args: further command-line arguments (``["--cache-size", "1MB"]``).
         env: environment variables for the relay on top of this process's (``INTERN_BOSSDB_RETRIES`` ...).
         log: file for the relay's standard error (default: beside the cache).
+        open_files: the relay's open-file limit, soft and hard (default: this process's), to see how it copes with
+            few files (POSIX only).
     """
 
     def __init__(self, mounts: Mapping[str, str] | Sequence[str], *, host: str = "127.0.0.1", port: int = 0,
                  cache_dir: str | os.PathLike[str] | None = None, tokens: Sequence[str] = (), writable: bool = False,
                  workers: int = 1, args: Sequence[str] = (), env: Mapping[str, str] | None = None,
-                 log: str | os.PathLike[str] | None = None) -> None:
+                 log: str | os.PathLike[str] | None = None, open_files: int | None = None) -> None:
         items = [f"{k}={v}" for k, v in mounts.items()] if isinstance(mounts, Mapping) else list(mounts)
         self._tmp = None
         if cache_dir is None:
@@ -55,6 +57,7 @@ class RelayProcess:
             self._argv.append("--writable")
         self._argv += list(args)
         self._env = {**os.environ, **(env or {})}
+        self._open_files = open_files
         self._proc: subprocess.Popen[bytes] | None = None
 
     @property
@@ -70,7 +73,8 @@ class RelayProcess:
         """
         argv = self._argv + ["--port", str(self.port)]
         with open(self.log, "ab") as err:
-            self._proc = subprocess.Popen(argv, stdout=subprocess.PIPE, stderr=err, env=self._env)
+            self._proc = subprocess.Popen(argv, stdout=subprocess.PIPE, stderr=err, env=self._env,
+                                          preexec_fn=self._limit_files if self._open_files else None)
         assert self._proc.stdout is not None
         sel = selectors.DefaultSelector()
         sel.register(self._proc.stdout, selectors.EVENT_READ)
@@ -90,6 +94,11 @@ class RelayProcess:
         text = line.decode().strip()
         self.port = int(text.split("://", 1)[1].split(" ", 1)[0].rsplit(":", 1)[1])
         return self
+
+    def _limit_files(self) -> None:  # in the child, before the relay starts
+        import resource
+
+        resource.setrlimit(resource.RLIMIT_NOFILE, (self._open_files, self._open_files))
 
     def stop(self, timeout: float = 15.0) -> None:
         """Stop the relay (SIGTERM, then SIGKILL after ``timeout``); its cache directory stays."""
