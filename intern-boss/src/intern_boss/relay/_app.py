@@ -181,6 +181,8 @@ class RelayApp:
             response = self.handle(request, quick=True)
         if response is None:
             response = await loop.run_in_executor(self._pool, self.handle, request)
+        if request.method not in ("POST", "PUT") and _has_body(headers):
+            response.close = True  # nothing else reads a body: the client would hold the connection sending it
         extra = [*response.extra, (b"connection", b"close")] if response.close else response.extra
         await send({"type": "http.response.start", "status": response.status,
                     "headers": [(b"content-type", response.content_type.encode()),
