@@ -20,7 +20,7 @@ from ._indexing import normalize_key
 from .box import Box
 from .errors import DTypeError, ShapeError
 from .executor import run_parallel
-from .io import check_writable, read_box, write_box
+from .io import check_writable, read_box, update_box, write_box
 from .metadata import ScaleLevel, VolumeMetadata
 from .traits import VolumeResource
 
@@ -40,9 +40,9 @@ class Array:
 
     Make one with :func:`intern.array`, :func:`intern.create`, or ``Array(resource, scale=n)``.
 
-    Writes through one Array call are chunk-safe: each chunk is written once. Assignments with a step or a reversal
-    read the covering box, merge and write it back, so two writers assigning interleaved strided selections of the
-    same chunks at the same time can overwrite each other's voxels; give concurrent writers disjoint boxes.
+    Writes are chunk-safe: each chunk is written once, holding its lock, so writers of other voxels of the same chunk
+    (threads of this process; other processes where the store is in local files) lose nothing. Assignments with a
+    step or a reversal read the covering box, merge and write it back, holding the locks of all its chunks.
     """
 
     __slots__ = ("_level", "_resource", "_scale")
@@ -193,10 +193,8 @@ class Array:
         if sel.is_box:
             write_box(self._resource, sel.box, values.reshape(sel.box.shape), scale=self._scale)
             return
-        # steps or reversal: merge into the covering box and write that back
-        block = read_box(self._resource, sel.box, scale=self._scale)
-        block[sel.within] = values
-        write_box(self._resource, sel.box, block, scale=self._scale)
+        # steps or reversal: merge into the covering box and write that back, its chunks locked throughout
+        update_box(self._resource, sel.box, lambda block: block.__setitem__(sel.within, values), scale=self._scale)
 
     def write(self, box: Box, data: np.ndarray) -> None:
         """Write ``data`` (the box's shape) at a :class:`Box`."""

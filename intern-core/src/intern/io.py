@@ -4,10 +4,16 @@ This is the one place where requests are cut along a volume's chunk grid, run in
 where partial chunks are merged (read-modify-write) before a write. Drivers only ever see single chunks, unless they
 declare ``handles_any_box = True`` (or only ``handles_any_read_box`` / ``handles_any_write_box``; see
 :mod:`intern.traits`).
+
+Every write holds the locks of the chunks it touches (:mod:`intern.locks`): a chunk's read, merge and write-back
+never interleave with another writer of that chunk in this process, nor, where the driver says the level is in a
+local directory, in another process. A whole-chunk write takes its chunk's lock as well, so it cannot land between
+another writer's read and write-back and be undone by it.
 """
 
 from __future__ import annotations
 
+import contextlib
 import itertools
 from collections.abc import Callable
 
@@ -16,9 +22,10 @@ import numpy as np
 from .box import Box
 from .errors import DTypeError, PluginError, ReadOnlyError, ShapeError
 from .executor import run_parallel
-from .traits import SupportsWrite, VolumeResource
+from .locks import LevelLocks, level_locks
+from .traits import LevelStorage, SupportsLevelStorage, SupportsWrite, VolumeResource
 
-__all__ = ["check_writable", "read_box", "write_box"]
+__all__ = ["check_writable", "read_box", "update_box", "write_box"]
 
 
 def _bounds(resource: VolumeResource, scale: int) -> tuple[Box, tuple[int, ...]]:
@@ -115,7 +122,7 @@ def write_box(
     """Write ``data`` (exactly ``box``'s shape and the volume's dtype) at ``box``.
 
     Whole chunks are written as they are; chunks the box covers only in part are read, merged and written back.
-    Each chunk is written once, by one thread.
+    Each chunk is written once, by one thread, holding the chunk's lock (see the module's description).
 
     Raises:
         OutOfBoundsError: the box reaches outside the level.
@@ -132,20 +139,72 @@ def write_box(
         raise ShapeError(f"data of shape {data.shape} does not fit box [{box}] of shape {box.shape}")
     if box.is_empty():
         return
+    _write(resource, box, data, scale, chunks, bounds, _level_locks(resource, scale, bounds, chunks), progress)
+
+
+def update_box(resource: VolumeResource, box: Box, merge: Callable[[np.ndarray], None], *, scale: int = 0) -> None:
+    """Read ``box``, let ``merge`` change that array in place, and write it back, as one read-modify-write.
+
+    The locks of every chunk the box touches are held from the read to the end of the write, so writers of other
+    voxels of those chunks lose nothing (a stepped assignment, ``a[:, ::2] = v``, is written this way).
+
+    Raises:
+        OutOfBoundsError: the box reaches outside the level.
+        ReadOnlyError: the resource cannot be written.
+    """
+    check_writable(resource)
+    bounds, chunks = _bounds(resource, scale)
+    box.check_within(bounds)
+    if box.is_empty():
+        return
+    with _level_locks(resource, scale, bounds, chunks).hold(*_chunk_span(box, chunks)):
+        block = read_box(resource, box, scale=scale)
+        merge(block)
+        _write(resource, box, block, scale, chunks, bounds, None, None)
+
+
+def _chunk_span(box: Box, chunks: tuple[int, ...]) -> tuple[tuple[int, ...], tuple[int, ...]]:
+    """The grid positions of the first chunk ``box`` touches and one past its last."""
+    return (tuple(a // c for a, c in zip(box.start, chunks)), tuple(-(-b // c) for b, c in zip(box.stop, chunks)))
+
+
+def _write(resource: VolumeResource, box: Box, data: np.ndarray, scale: int, chunks: tuple[int, ...], bounds: Box,
+           locks: LevelLocks | None, progress: Callable[[int], None] | None) -> None:
+    """Write checked ``data`` at ``box``; ``locks`` None: the caller holds the locks of every chunk of the box."""
+    hold = locks.hold if locks is not None else _already_held
     if _any_box(resource, "write"):
-        resource.write(box, np.ascontiguousarray(data), scale=scale)
+        # the driver merges partial chunks itself: hold every chunk the box touches for the whole call
+        with hold(*_chunk_span(box, chunks)):
+            resource.write(box, np.ascontiguousarray(data), scale=scale)
         if progress:
             progress(1)
         return
+    dtype = resource.metadata.numpy_dtype
 
     def store(chunk: Box) -> None:
         part = chunk.intersection(box)
         src = data[part.relative_to(box).to_slices()]
-        if part == chunk:
-            block = np.ascontiguousarray(src)
-        else:
-            block = np.array(_checked(resource.read(chunk, scale=scale), chunk, dtype, resource), copy=True)
-            block[part.relative_to(chunk).to_slices()] = src
-        resource.write(chunk, block, scale=scale)
+        # the chunk's lock spans the read, the merge and the write-back: another writer's voxels cannot be lost
+        with hold(tuple(a // c for a, c in zip(chunk.start, chunks))):
+            if part == chunk:
+                block = np.ascontiguousarray(src)
+            else:
+                block = np.array(_checked(resource.read(chunk, scale=scale), chunk, dtype, resource), copy=True)
+                block[part.relative_to(chunk).to_slices()] = src
+            resource.write(chunk, block, scale=scale)
 
     run_parallel(store, box.chunk_boxes(chunks, bounds=bounds), progress=progress)
+
+
+def _already_held(lo: tuple[int, ...], hi: tuple[int, ...] | None = None) -> contextlib.nullcontext[None]:
+    return contextlib.nullcontext()
+
+
+def _level_locks(resource: VolumeResource, scale: int, bounds: Box, chunks: tuple[int, ...]) -> LevelLocks:
+    """The chunk locks of level ``scale``: keyed by the level's directory where the driver names one, else by the
+    volume's URI (without its query, which holds options, not identity) and the level."""
+    level = scale % len(resource.metadata.scales)
+    storage = resource.level_storage(level) if isinstance(resource, SupportsLevelStorage) else LevelStorage()
+    grid = tuple(-(-n // c) for n, c in zip(bounds.stop, chunks))
+    return level_locks(("uri", resource.uri.split("?", 1)[0], level), grid, storage.local_directory,
+                       lock_file=not storage.atomic_chunks)

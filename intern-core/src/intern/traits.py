@@ -27,11 +27,18 @@ driver keeps no reference to (the core then hands them to the caller without cop
 
 A volume that can tell cheaply whether its stored chunks changed implements :class:`SupportsChunkStamps`: a resumed
 copy then copies again the units whose source changed since they were journaled (see ``docs/transfers.md``).
+
+Note for implementers, on concurrent writers: the core holds a lock for each chunk while it reads, merges and writes
+it (and around a whole request's ``write`` when the driver takes whole requests), so writers in threads of one
+process never lose each other's voxels. A volume whose levels are files on a local or mounted disk says where in
+``level_storage(scale)`` (:class:`SupportsLevelStorage`), and the core then locks chunks against other processes too,
+with a lock file in that directory (see :mod:`intern.locks`).
 """
 
 from __future__ import annotations
 
 from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass
 from typing import Any, ClassVar, Protocol, runtime_checkable
 
 import numpy as np
@@ -40,6 +47,7 @@ from .box import Box
 from .metadata import VolumeMetadata
 
 __all__ = [
+    "LevelStorage",
     "Remote",
     "Resource",
     "Service",
@@ -47,6 +55,7 @@ __all__ = [
     "SupportsChunkStamps",
     "SupportsClose",
     "SupportsCreate",
+    "SupportsLevelStorage",
     "SupportsVersions",
     "SupportsWrite",
     "VolumeResource",
@@ -100,6 +109,33 @@ class SupportsWrite(Protocol):
         Without ``handles_any_box`` the box is one whole chunk clipped to the volume; the core has already merged
         partial writes with the chunk's old content. Atomic per chunk where the store allows.
         """
+        ...
+
+
+@dataclass(frozen=True)
+class LevelStorage:
+    """Where one scale level's chunks are stored, as far as guarding concurrent writers goes.
+
+    Attributes:
+        local_directory: the directory holding the level's chunk files on a local or mounted file system, or None
+            (an object store, a server, memory). With a directory, the core locks each chunk a write touches against
+            other processes too, through an empty lock file ``.intern-chunk-locks`` it keeps there: the format's
+            readers must not mind one more hidden file in that directory, and the Remote's ``ls`` must not list it.
+        atomic_chunks: the backend itself merges partial chunks and commits each chunk atomically, against other
+            processes too (TensorStore's file driver commits conditionally): the core then keeps no lock file, only
+            its in-process locks.
+    """
+
+    local_directory: str | None = None
+    atomic_chunks: bool = False
+
+
+@runtime_checkable
+class SupportsLevelStorage(Protocol):
+    """A volume that says where its levels are stored, so the core can lock chunks across processes."""
+
+    def level_storage(self, scale: int) -> LevelStorage:
+        """Where level ``scale`` (0 or more) is stored. Called once per write, before the write; cheap."""
         ...
 
 
