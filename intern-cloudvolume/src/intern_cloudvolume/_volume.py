@@ -5,7 +5,8 @@ false), so this module only reads and writes single chunks:
 
 - a read fetches one chunk file through cloud-files (or, for a sharded scale, one chunk out of its shard through
   cloud-volume's shard reader), decodes it with cloud-volume's codecs, and returns the part asked for;
-- a write encodes one whole chunk and stores it.
+- a write encodes one whole chunk and stores it. The core holds the chunk's lock meanwhile, also against other
+  processes on a local disk, where :meth:`PrecomputedVolume.level_storage` names the scale's folder.
 
 Precomputed stores a chunk as ``[x, y, z, c]`` in Fortran order, which is byte for byte a ``[c, z, y, x]`` array in C
 order. The conversion to intern's (c,) z, y, x order is therefore ``array.T``: a view, no copy, no transpose loop,
@@ -25,6 +26,7 @@ from intern.box import Box
 from intern.errors import InvalidURIError, MetadataError, NotFoundError, ReadOnlyError
 from intern.files import write_atomic
 from intern.metadata import VolumeMetadata
+from intern.traits import LevelStorage
 
 from ._cseg import layout_fault
 from ._errors import translated, translating
@@ -140,6 +142,13 @@ class PrecomputedVolume:
     def levels(self) -> list[LevelInfo]:
         """Each scale as precomputed describes it (key, encoding, sharding, x/y/z sizes)."""
         return list(self._levels)
+
+    def level_storage(self, scale: int) -> LevelStorage:
+        """Where scale ``scale`` lives, for the core's chunk locks: its folder of chunk files on a local disk (the core
+        locks chunks across processes there), nothing on object stores (locks within this process only)."""
+        if not self._location.is_local:
+            return LevelStorage()
+        return LevelStorage(local_directory=os.path.join(self._location.local_path, *self._levels[scale].key.split("/")))
 
     def cloudvolume(self) -> Any:
         """A ``cloudvolume.CloudVolume`` on this volume (made on first use), for what intern does not wrap."""

@@ -3,7 +3,8 @@
 The volume leaves ``handles_any_box`` off, so intern's core cuts every request on the cube grid, runs the pieces on
 its thread pool, assembles reads in place and merges partial cubes before a write. This module only ever reads a box
 inside one cube and writes one whole cube (clipped to the volume), in intern's (z, y, x) order; KNOSSOS's (x, y, z)
-is converted here, once, when the metadata is built.
+is converted here, once, when the metadata is built. The core holds each cube's lock while it merges and writes
+the cube, against writers in other processes too (:meth:`KnossosVolume.level_storage`).
 """
 
 from __future__ import annotations
@@ -20,6 +21,7 @@ import numpy as np
 from intern.box import Box
 from intern.errors import InternError, MetadataError, PermissionDeniedError, RemoteError
 from intern.metadata import ScaleLevel, VolumeMetadata
+from intern.traits import LevelStorage
 
 from ._config import Configuration, Layer
 from ._cubes import WRITABLE_EXTENSIONS, cube_dtype, cube_path, read_cube, write_cube
@@ -109,6 +111,12 @@ class KnossosVolume:
         """The file of the cube at grid index ``index`` (z, y, x) of level ``scale``."""
         z, y, x = index
         return cube_path(self.layer.root, self.layer.name, self.layer.mags[scale], (x, y, z), self.layer.extension)
+
+    def level_storage(self, scale: int) -> LevelStorage:
+        """Where level ``scale`` lives, for the core's chunk locks: its ``magM`` folder, so that writers in other
+        processes take turns on a cube too. The lock file there is hidden and empty, and cubes are found by their
+        names. Layers of one dataset share the folder, and so a cube's lock: they merely take turns."""
+        return LevelStorage(local_directory=str(self.layer.root / f"mag{self.layer.mags[scale]}"))
 
     def _locate(self, box: Box, scale: int) -> tuple[Path, ScaleLevel, tuple[int, ...], tuple[int, int, int]]:
         level = self.metadata.scales[scale]

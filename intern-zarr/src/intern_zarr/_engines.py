@@ -3,23 +3,23 @@
 - :class:`TensorStoreEngine` for local stores and ``s3://``: one TensorStore read or write per request. TensorStore
   splits it along the chunk grid, runs codecs and I/O on its own thread pools, merges partial chunks itself and
   reads straight into the caller's buffer. On files each chunk's read-modify-write is committed conditionally (a
-  locked rename), so concurrent writers, even in other processes, never lose each other's voxels. TensorStore's S3
-  driver does not promise that atomicity, so on S3 writes also take this process's per-chunk locks (below) and
-  chunks equal to the fill value are stored rather than deleted (S3 deletes are not atomic). Measured faster than
-  zarr-python in every case of ``bench/bench_zarr.py``, and 3-4x faster on S3 reads (README, Engine).
+  locked rename), so concurrent writers, even in other processes, never lose each other's voxels
+  (``atomic_chunks``). TensorStore's S3 driver does not promise that atomicity, so there chunks equal to the fill
+  value are stored rather than deleted (S3 deletes are not atomic), and the core's per-chunk locks keep the writers
+  of this process apart.
+  Measured faster than zarr-python in every case of ``bench/bench_zarr.py``, and 3-4x faster on S3 reads (README,
+  Engine).
 - :class:`ZarrPythonEngine` for other fsspec URLs (``https://``, ``gs://``...), S3 set up with fsspec options
   TensorStore cannot express, and arrays whose codecs TensorStore does not know. zarr-python fetches and decodes
-  chunks concurrently; partial chunks are merged under per-chunk locks of this process, because zarr-python's
-  read-modify-write is not atomic.
+  chunks concurrently; its read-modify-write of partial chunks is not atomic, so it runs under the core's chunk
+  locks (:mod:`intern.locks`): in this process always, and across processes where the array is in a local
+  directory.
 
 Both take and return arrays in the *stored* axis order; :mod:`intern_zarr._zarr` transposes.
 """
 
 from __future__ import annotations
 
-import threading
-from collections.abc import Iterator, Sequence
-from contextlib import contextmanager
 from functools import lru_cache
 from typing import Any, Protocol
 
@@ -33,9 +33,16 @@ Slices = tuple[slice, ...]
 
 
 class Engine(Protocol):
-    """Reads and writes boxes (given as slices) of one stored array."""
+    """Reads and writes boxes (given as slices) of one stored array.
+
+    Attributes:
+        name: ``"tensorstore"`` or ``"zarr-python"``.
+        atomic_chunks: whether the engine commits each chunk's read-modify-write atomically against other
+            processes by itself (see :class:`intern.traits.LevelStorage`).
+    """
 
     name: str
+    atomic_chunks: bool
 
     def read(self, slices: Slices) -> np.ndarray:
         """The voxels at ``slices`` as a new C-order array the caller owns."""
@@ -81,8 +88,7 @@ class TensorStoreEngine:
 
     name = "tensorstore"
 
-    def __init__(self, kvstore: dict[str, Any], zarr_format: int, *, writable: bool, cache_bytes: int,
-                 lock_key: str) -> None:
+    def __init__(self, kvstore: dict[str, Any], zarr_format: int, *, writable: bool, cache_bytes: int) -> None:
         import tensorstore as ts
 
         self._ts = ts
@@ -91,9 +97,7 @@ class TensorStoreEngine:
         if not atomic:
             spec["store_data_equal_to_fill_value"] = True
         self._store = ts.open(spec, open=True, read=True, write=writable, context=ts_context(cache_bytes)).result()
-        self._lock_key = None if atomic else lock_key
-        grid = self._store.chunk_layout.write_chunk.shape or self._store.shape
-        self._grid = tuple(int(c or 1) for c in grid)
+        self.atomic_chunks = atomic
 
     def read(self, slices: Slices) -> np.ndarray:
         source = self._store[slices]
@@ -104,51 +108,20 @@ class TensorStoreEngine:
         return out
 
     def write(self, slices: Slices, data: np.ndarray) -> None:
-        if self._lock_key is None:
-            self._store[slices].write(data).result()
-            return
-        with _LOCKS.hold(self._lock_key, _chunk_indices(slices, self._grid)):
-            self._store[slices].write(data).result()
-
-
-class _ChunkLocks:
-    """Striped locks over (array, chunk index), so writes to different chunks run in parallel."""
-
-    def __init__(self, stripes: int = 256) -> None:
-        self._locks = [threading.Lock() for _ in range(stripes)]
-
-    @contextmanager
-    def hold(self, key: str, chunk_indices: Iterator[tuple[int, ...]]) -> Iterator[None]:
-        # sorted, so two writers that need overlapping stripes take them in one order and cannot deadlock
-        stripes = sorted({hash((key, idx)) % len(self._locks) for idx in chunk_indices})
-        taken = []
-        try:
-            for s in stripes:
-                self._locks[s].acquire()
-                taken.append(s)
-            yield
-        finally:
-            for s in reversed(taken):
-                self._locks[s].release()
-
-
-_LOCKS = _ChunkLocks()
+        self._store[slices].write(data).result()
 
 
 class ZarrPythonEngine:
     """A zarr-python array (any store zarr-python reaches: fsspec URLs, local paths)."""
 
     name = "zarr-python"
+    atomic_chunks = False
 
     def __init__(self, location: Location, *, writable: bool) -> None:
         import zarr
 
         store = location.zarr_store(read_only=not writable)
         self._array = zarr.open_array(store=store, mode="r+" if writable else "r")
-        array = self._array
-        self._key = lock_key(location)
-        grid = getattr(array, "shards", None) or array.chunks
-        self._grid = tuple(int(c) for c in grid)
 
     def read(self, slices: Slices) -> np.ndarray:
         data = np.asarray(self._array[slices])
@@ -156,20 +129,7 @@ class ZarrPythonEngine:
         return np.ascontiguousarray(data, dtype=data.dtype.newbyteorder("=") if data.dtype.byteorder == ">" else None)
 
     def write(self, slices: Slices, data: np.ndarray) -> None:
-        with _LOCKS.hold(self._key, _chunk_indices(slices, self._grid)):
-            self._array[slices] = data
-
-
-def lock_key(location: Location) -> str:
-    """The key of an array's chunk locks: the same for every engine and handle on it in this process."""
-    return f"{location.protocol}:{location.path}"
-
-
-def _chunk_indices(slices: Slices, grid: Sequence[int]) -> Iterator[tuple[int, ...]]:
-    import itertools
-
-    ranges = [range(s.start // c, -(-s.stop // c)) for s, c in zip(slices, grid)]
-    return itertools.product(*ranges)
+        self._array[slices] = data
 
 
 def open_engine(location: Location, zarr_format: int, *, writable: bool, prefer: str | None = None,
@@ -185,8 +145,7 @@ def open_engine(location: Location, zarr_format: int, *, writable: bool, prefer:
     if kvstore is not None:
         try:
             cache = cache_bytes_from_config() if cache_bytes is None else int(cache_bytes)
-            return TensorStoreEngine(kvstore, zarr_format, writable=writable, cache_bytes=cache,
-                                     lock_key=lock_key(location))
+            return TensorStoreEngine(kvstore, zarr_format, writable=writable, cache_bytes=cache)
         except ValueError:
             pass  # e.g. a numcodecs filter TensorStore lacks: zarr-python reads every array zarr-python wrote
     return ZarrPythonEngine(location, writable=writable)

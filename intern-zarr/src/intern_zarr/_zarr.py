@@ -26,6 +26,7 @@ from intern.errors import (
 )
 from intern.executor import run_parallel
 from intern.metadata import VolumeMetadata
+from intern.traits import LevelStorage
 from intern.uri import URI
 
 from ._codecs import compressors_for
@@ -112,6 +113,14 @@ class ZarrVolume:
                                                    writable=self.writable, prefer=self._prefer,
                                                    cache_bytes=self._cache_bytes)
             return self._engines[scale]
+
+    def level_storage(self, scale: int) -> LevelStorage:
+        """Where level ``scale`` lives, for the core's chunk locks: the array's directory on a local disk (TensorStore
+        commits its chunks atomically there by itself; zarr-python needs the core's lock file), nothing elsewhere."""
+        location = self._location.child(self._layout.paths[scale])
+        if not location.is_local:
+            return LevelStorage()
+        return LevelStorage(local_directory=location.path, atomic_chunks=self.engine(scale).atomic_chunks)
 
     # -- voxels -------------------------------------------------------------------------------------------------
     def _stored(self, box: Box) -> tuple[slice, ...]:
