@@ -4,14 +4,17 @@ One thread pool per process, sized by :func:`intern.config.max_workers`. Threads
 disks and sockets, and the codecs drivers use (blosc, zstd, gzip, lz4) release the GIL while they run.
 
 Work submitted from inside a pool thread runs inline in that thread, so a task that itself fans out (a write that
-reads its edge chunks back) cannot deadlock the pool by waiting for threads it occupies.
+reads its edge chunks back) cannot deadlock the pool by waiting for threads it occupies; and a caller outside the
+pool works through its own items beside the pool threads, so it never waits for a free one.
 """
 
 from __future__ import annotations
 
+import itertools
+import sys
 import threading
-from collections.abc import Callable, Iterable, Iterator
-from concurrent.futures import FIRST_EXCEPTION, Future, ThreadPoolExecutor, wait
+from collections.abc import Callable, Iterable
+from concurrent.futures import ThreadPoolExecutor, wait
 from typing import TypeVar
 
 from . import config
@@ -46,9 +49,14 @@ def _get_pool() -> ThreadPoolExecutor:
 def run_parallel(fn: Callable[[T], R], items: Iterable[T], *, progress: Callable[[int], None] | None = None) -> list[R]:
     """Call ``fn`` on every item, in parallel, and return the results in the items' order.
 
-    The first exception cancels the tasks not yet started and is raised after the running ones finish, so no
-    thread is still writing into a caller's buffer when this returns. ``progress(n)`` is called as tasks finish.
-    A single item, or a call from inside a pool thread, runs inline.
+    The calling thread works through the items too, beside up to one pool thread per remaining item: each thread
+    takes the next item not yet taken. So the call finishes even when every pool thread is busy, or waiting for
+    something the caller holds (a chunk lock: see :mod:`intern.locks`); neighbouring items (chunks) go to different
+    threads, and a region of slow items is shared among them.
+
+    The first exception stops the items not yet started and is raised after the running ones finish, so no
+    thread is still writing into a caller's buffer when this returns. ``progress(n)`` is called as items finish,
+    from the thread that ran them. A single item, or a call from inside a pool thread, runs inline.
     """
     items = list(items)
     if len(items) <= 1 or getattr(_local, "in_pool", False):
@@ -59,73 +67,38 @@ def run_parallel(fn: Callable[[T], R], items: Iterable[T], *, progress: Callable
                 progress(1)
         return out
     pool = _get_pool()
-    if len(items) > 4 * _pool_size:
-        # many small items (chunks of a cutout): a few batches per thread, so a future costs once per batch
-        return _run_batched(fn, items, pool, progress)
-    futures: list[Future[R]] = [pool.submit(fn, item) for item in items]
-    try:
-        if progress is None:
-            done, _ = wait(futures, return_when=FIRST_EXCEPTION)
-        else:
-            done = set()
-            for fut in _as_completed(futures):
-                done.add(fut)
-                progress(1)
-                if fut.exception() is not None:
-                    break
-        failed = [f for f in futures if f.done() and not f.cancelled() and f.exception() is not None]
-        if failed:
-            for f in futures:
-                f.cancel()
-            wait(futures)
-            raise failed[0].exception()  # type: ignore[misc]
-        return [f.result() for f in futures]
-    except BaseException:
-        for f in futures:
-            f.cancel()
-        wait(futures)
-        raise
-
-
-def _run_batched(fn: Callable[[T], R], items: list[T], pool: ThreadPoolExecutor,
-                 progress: Callable[[int], None] | None) -> list[R]:
-    n = 2 * _pool_size
-    batches = [items[i::n] for i in range(n)]  # interleaved: neighbouring chunks go to different threads
+    results: list[R] = [None] * len(items)  # type: ignore[list-item]
+    errors: list[BaseException] = []
+    taken = itertools.count()
+    taking = threading.Lock()  # makes taking the next index atomic without relying on the GIL
     stop = threading.Event()
 
-    def run(batch: list[T]) -> list[R]:
-        out = []
-        for item in batch:
-            if stop.is_set():
-                break
-            out.append(fn(item))
+    def work() -> None:
+        while not stop.is_set():
+            with taking:
+                i = next(taken)
+            if i >= len(items):
+                return
+            try:
+                results[i] = fn(items[i])
+            except BaseException as exc:  # noqa: BLE001 - raised in the caller below
+                errors.append(exc)
+                stop.set()
+                return
             if progress:
                 progress(1)
-        return out
 
-    futures = [pool.submit(run, b) for b in batches]
+    helpers = [pool.submit(work) for _ in range(min(_pool_size, len(items) - 1))]
     try:
-        done, _ = wait(futures, return_when=FIRST_EXCEPTION)
-        failed = [f for f in futures if f.done() and f.exception() is not None]
-        if failed:
+        work()
+    finally:
+        if errors or sys.exc_info()[0] is not None:
             stop.set()
-            wait(futures)
-            raise failed[0].exception()  # type: ignore[misc]
-        results = [f.result() for f in futures]
-    except BaseException:
-        stop.set()
-        wait(futures)
-        raise
-    ordered: list[R] = [None] * len(items)  # type: ignore[list-item]
-    for i, res in enumerate(results):
-        ordered[i::n] = res
-    return ordered
-
-
-def _as_completed(futures: list[Future[R]]) -> Iterator[Future[R]]:
-    from concurrent.futures import as_completed
-
-    return as_completed(futures)
+        # a helper not started yet has nothing left to take: cancel it rather than wait for a thread to run it
+        wait([helper for helper in helpers if not helper.cancel()])
+    if errors:
+        raise errors[0]
+    return results
 
 
 def shutdown() -> None:

@@ -14,6 +14,7 @@ another writer's read and write-back and be undone by it.
 from __future__ import annotations
 
 import contextlib
+import functools
 import itertools
 from collections.abc import Callable
 
@@ -200,11 +201,18 @@ def _already_held(lo: tuple[int, ...], hi: tuple[int, ...] | None = None) -> con
     return contextlib.nullcontext()
 
 
+@functools.lru_cache(maxsize=256)
+def _says_storage(cls: type) -> bool:
+    """Whether a volume class implements :class:`SupportsLevelStorage` (a protocol check costs tens of microseconds,
+    too much for every small write; a class's methods do not change)."""
+    return issubclass(cls, SupportsLevelStorage)
+
+
 def _level_locks(resource: VolumeResource, scale: int, bounds: Box, chunks: tuple[int, ...]) -> LevelLocks:
     """The chunk locks of level ``scale``: keyed by the level's directory where the driver names one, else by the
     volume's URI (without its query, which holds options, not identity) and the level."""
     level = scale % len(resource.metadata.scales)
-    storage = resource.level_storage(level) if isinstance(resource, SupportsLevelStorage) else LevelStorage()
+    storage = resource.level_storage(level) if _says_storage(type(resource)) else LevelStorage()
     grid = tuple(-(-n // c) for n, c in zip(bounds.stop, chunks))
     return level_locks(("uri", resource.uri.split("?", 1)[0], level), grid, storage.local_directory,
                        lock_file=not storage.atomic_chunks)

@@ -8,7 +8,7 @@ drops the other's voxels. :func:`level_locks` gives the guard the core holds aro
 - **within a process**, always: one lock per chunk of a level, shared by every handle on the same store. Locks are
   striped (a fixed number per level, a chunk's lock chosen by its index), so memory stays bounded however many
   chunks a write covers, neighbouring chunks still write in parallel, and two levels or volumes never share a lock.
-  A level's stripes live while a writer uses them.
+  A level's stripes live while a writer uses them, and those of the last few levels written a while longer.
 - **across processes**, where the driver says the level is stored in a local (or mounted) directory
   (:class:`intern.traits.LevelStorage`): a POSIX ``fcntl`` lock on one byte per chunk of an empty lock file,
   ``.intern-chunk-locks``, in that directory. Every process that writes the level through intern opens the same
@@ -34,6 +34,7 @@ import threading
 import time
 import warnings
 import weakref
+from collections import OrderedDict
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from typing import Any
@@ -45,7 +46,8 @@ __all__ = ["LOCK_FILE", "LevelLocks", "level_locks"]
 #: the lock file's name in a level's directory: hidden, empty, and named so nobody mistakes it for data
 LOCK_FILE = ".intern-chunk-locks"
 
-_STRIPES = 256  # in-process locks per level: far more than threads writing at once, and a few KiB per level
+_STRIPES = 64  # in-process locks per level: more than the threads writing at once (32 at most), a few KiB a level
+_RECENT_LEVELS = 16  # levels whose locks are kept between writes, so a run of small writes does not remake them
 _MAX_IDLE_FILES = 64  # lock files kept open without a lock held before the least recent ones are closed
 
 try:
@@ -65,8 +67,10 @@ class _Stripes:
 
 
 # level identity -> its stripes, while some writer holds a reference (a WeakValueDictionary: bounded by the levels
-# being written). Protected by _stripes_lock, which is held only to look up or add an entry, never during I/O.
+# being written), and the stripes of the levels written last, kept alive by _recent. Both are protected by
+# _stripes_lock, which is held only to look up or add an entry, never during I/O.
 _stripes: weakref.WeakValueDictionary[Any, _Stripes] = weakref.WeakValueDictionary()
+_recent: OrderedDict[Any, _Stripes] = OrderedDict()
 _stripes_lock = threading.Lock()
 
 
@@ -75,6 +79,10 @@ def _stripes_for(identity: Any) -> _Stripes:
         stripes = _stripes.get(identity)
         if stripes is None:
             stripes = _stripes[identity] = _Stripes()
+        _recent[identity] = stripes
+        _recent.move_to_end(identity)
+        if len(_recent) > _RECENT_LEVELS:
+            _recent.popitem(last=False)
         return stripes
 
 
@@ -266,8 +274,9 @@ def _after_fork_in_child() -> None:
     # A forked child holds none of its parent's locks: locks other threads of the parent held at the fork would
     # never be released here, and the parent's POSIX locks are not inherited. Start afresh (descriptors inherited
     # are left open, unused; closing one could not hurt the parent, but nothing needs it).
-    global _stripes, _stripes_lock, _files, _files_lock
+    global _stripes, _recent, _stripes_lock, _files, _files_lock
     _stripes = weakref.WeakValueDictionary()
+    _recent = OrderedDict()
     _stripes_lock = threading.Lock()
     _files = {}
     _files_lock = threading.Lock()
