@@ -57,3 +57,31 @@ def test_cloudvolume_reads_and_writes_alongside(s3_bucket: str, s3_endpoint: str
 def test_missing_on_s3_is_not_found(s3_bucket: str) -> None:
     with pytest.raises(NotFoundError, match="does not exist"):
         intern.array(f"precomputed://s3://{s3_bucket}/nothing")
+
+
+def test_threads_writing_rows_of_one_chunk_on_s3_lose_none(s3_bucket: str) -> None:
+    # S3 has no locks: within one process the core's chunk locks keep the read-modify-writes of one chunk apart
+    import threading
+
+    uri = f"precomputed://s3://{s3_bucket}/rows"
+    intern.create(uri, shape=(4, 32, 32), dtype="uint8", chunks=(4, 32, 32))
+    arrays = [intern.array(uri) for _ in range(2)]
+    start = threading.Barrier(2)
+    errors: list[BaseException] = []
+
+    def run(who: int) -> None:
+        try:
+            start.wait()
+            for y in range(who, 32, 2):
+                arrays[who][:, y] = who + 1
+        except BaseException as exc:  # noqa: BLE001 - the main thread reports it
+            errors.append(exc)
+
+    threads = [threading.Thread(target=run, args=(who,)) for who in range(2)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    assert not errors, errors
+    data = intern.array(uri)[...]
+    assert [y for y in range(32) if not (data[:, y] == y % 2 + 1).all()] == []
