@@ -116,14 +116,14 @@ def _open_lock_file(directory: str) -> _LockFile:
         except FileNotFoundError:
             known = None
         if known is None:
-            os.makedirs(directory, exist_ok=True)
             try:
+                os.makedirs(directory, exist_ok=True)
                 # 0o666 less the umask, as for the data beside it: every user who may write the data may lock it
                 fd = os.open(path, os.O_RDWR | os.O_CREAT | getattr(os, "O_CLOEXEC", 0), 0o666)
-            except PermissionError as exc:
-                raise PermissionDeniedError(
-                    f"cannot open the chunk lock file {path} for writing ({exc.strerror}): make it writable for "
-                    "everyone who writes this volume (chmod g+w), or remove it while nobody writes") from exc
+            except OSError as exc:
+                if exc.errno not in (errno.EACCES, errno.EPERM, errno.EROFS):
+                    raise
+                raise _refused(path, exc) from exc
             st = os.fstat(fd)
             known = _files.get((st.st_dev, st.st_ino))
             if known is None:
@@ -133,6 +133,17 @@ def _open_lock_file(directory: str) -> _LockFile:
             # unused: closing it would drop the locks this process holds through the known one.
         known.holders += 1
         return known
+
+
+def _refused(path: str, exc: OSError) -> PermissionDeniedError:
+    """The error for a lock file this process may not open for writing; nothing has been written yet."""
+    if os.path.exists(path):
+        return PermissionDeniedError(
+            f"cannot open the chunk lock file {path} for writing ({exc.strerror}): make it writable for everyone who "
+            "writes this volume (chmod g+w), or remove it while nobody writes; nothing was written")
+    return PermissionDeniedError(
+        f"cannot write in {os.path.dirname(path)} ({exc.strerror}), where this volume's chunks and their lock file "
+        "go: check the folder's permissions, or open the volume read-only; nothing was written")
 
 
 def _close_idle() -> None:
