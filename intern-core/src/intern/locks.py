@@ -21,7 +21,8 @@ then touch that byte), each lock file is opened once per process and kept open w
 process never opens a second descriptor on it.
 
 Locks are taken in increasing chunk order, in-process ones first, so writers that need several chunks cannot
-deadlock. On Windows, and on file systems without POSIX locks, only the in-process locks hold (a warning says so).
+deadlock. On file systems without POSIX locks only the in-process locks hold (a warning says so), and on Windows,
+which has no ``fcntl``, too.
 """
 
 from __future__ import annotations
@@ -48,7 +49,7 @@ LOCK_FILE = ".intern-chunk-locks"
 
 _STRIPES = 64  # in-process locks per level: more than the threads writing at once (32 at most), a few KiB a level
 _RECENT_LEVELS = 16  # levels whose locks are kept between writes, so a run of small writes does not remake them
-_MAX_IDLE_FILES = 64  # lock files kept open without a lock held before the least recent ones are closed
+_MAX_IDLE_FILES = 64  # lock files kept open without a lock held, before the first opened of them are closed
 
 try:
     import fcntl
