@@ -1,15 +1,23 @@
-"""intern.http against a real server on loopback: bodies, reused buffers, connections a server closed, short bodies."""
+"""intern.http against real servers on loopback: bodies, reused buffers, connections a server closed, short bodies,
+and the retry policy (what a failing server sees, what is classified how, what is never repeated)."""
 
 from __future__ import annotations
 
 import http.client
+import logging
+import pickle
 import socket
 import threading
+import time
 from collections.abc import Iterator
+from email.utils import formatdate
 
 import pytest
 
 from intern import http as ihttp
+from intern.errors import NotFoundError, PermissionDeniedError, RemoteError, TransientRemoteError
+from intern.jobs import run_jobs
+from intern.testing.servers import FaultyServer, closed_port
 
 
 class RawServer:
@@ -174,3 +182,136 @@ def test_backoff_doubles_with_jitter_up_to_its_cap_and_heeds_retry_after():
     assert ihttp.backoff(0, first=0.1, most=2.0, retry_after="1.5") == 1.5
     assert ihttp.backoff(0, first=0.1, most=2.0, retry_after="60") == 2.0
     assert ihttp.backoff(0, first=0.1, most=2.0, retry_after="Wed, 21 Oct 2026 07:28:00 GMT") < 0.1
+
+
+# -- the retry policy, against a server that fails as told ---------------------------------------------------------
+
+FAST = ihttp.RetryPolicy(attempts=4, first=0.001, most=0.01)
+
+
+@pytest.fixture
+def faulty() -> Iterator[FaultyServer]:
+    with FaultyServer() as f:
+        yield f
+
+
+def _request(url: str, path: str = "/data", *, method: str = "GET", idempotent: bool = True,
+             policy: ihttp.RetryPolicy = FAST, timeout: float = 10) -> bytes:
+    conns = ihttp.Connections(url, connect_timeout=2, timeout=timeout)
+    return bytes(ihttp.request(conns, method, path, policy=policy, headers={}, idempotent=idempotent,
+                               body=b"x" if method == "POST" else None))
+
+
+def test_connection_failures_are_classified_by_their_type(faulty):
+    def failure_of(url: str, timeout: float = 10) -> ihttp.Failure | None:
+        conns = ihttp.Connections(url, connect_timeout=2, timeout=timeout)
+        with pytest.raises(ihttp.CONNECTION_ERRORS) as info:
+            ihttp.read_body(conns.exchange("GET", "/data", headers={}))
+        return ihttp.connection_failure(info.value)
+
+    assert failure_of(f"http://127.0.0.1:{closed_port()}") is ihttp.Failure.UNSENT
+    faulty.reset()
+    assert failure_of(faulty.url) is ihttp.Failure.DROPPED
+    faulty.close()
+    assert failure_of(faulty.url) is ihttp.Failure.DROPPED  # http.client.RemoteDisconnected
+    faulty.stall(seconds=2)
+    assert failure_of(faulty.url, timeout=0.2) is ihttp.Failure.TIMEOUT
+    # by type, wherever it sits in the chain of causes, whatever the message says
+    try:
+        try:
+            raise ConnectionRefusedError(111, "nothing to see")
+        except OSError as exc:
+            raise RuntimeError("wrapped by some library") from exc
+    except RuntimeError as wrapped:
+        assert ihttp.connection_failure(wrapped) is ihttp.Failure.UNSENT
+    assert ihttp.connection_failure(http.client.RemoteDisconnected("Connection refused")) is ihttp.Failure.DROPPED
+    for other in (ValueError("Connection refused"), RemoteError("Connection refused"), KeyError("x")):
+        assert ihttp.connection_failure(other) is None
+
+
+def test_a_failing_server_sees_exactly_the_policys_attempts(faulty, caplog):
+    faulty.fail(-1, status=503, retry_after="0.05")
+    with caplog.at_level(logging.INFO, logger="intern.http"), pytest.raises(TransientRemoteError) as info:
+        _request(faulty.url, policy=ihttp.RetryPolicy(attempts=4, first=0.001, most=1.0))
+    assert faulty.count("GET") == FAST.attempts
+    assert info.value.attempts == FAST.attempts and info.value.status == 503
+    assert f"after {FAST.attempts} tries" in str(info.value)
+    assert pickle.loads(pickle.dumps(info.value)).attempts == FAST.attempts  # Dask carries it back
+    waits = [r for r in caplog.records if "again in" in r.getMessage()]
+    assert len(waits) == FAST.attempts - 1 and all("again in 0.05 s" in r.getMessage() for r in waits)  # Retry-After
+
+
+def test_a_reset_connection_is_retried_and_the_read_recovers(faulty):
+    faulty.reset(2)
+    faulty.fail(1, status=500)
+    assert _request(faulty.url) == b""
+    assert faulty.count("GET") == 4
+
+
+def test_answers_that_cannot_pass_are_not_retried(faulty):
+    faulty.fail(1, status=404)
+    with pytest.raises(NotFoundError):
+        _request(faulty.url)
+    faulty.fail(1, status=403)
+    with pytest.raises(PermissionDeniedError):
+        _request(faulty.url)
+    faulty.fail(1, status=400)
+    with pytest.raises(RemoteError) as info:
+        _request(faulty.url)
+    assert info.value.status == 400
+    assert faulty.count("GET") == 3
+
+
+def test_a_request_that_reached_the_server_is_not_repeated_unless_idempotent(faulty, caplog):
+    faulty.fail(-1, status=500)
+    with pytest.raises(TransientRemoteError) as info:
+        _request(faulty.url, method="POST", idempotent=False)
+    assert faulty.count("POST") == 1 and info.value.attempts == 1
+    faulty.heal()
+    faulty.reset(-1)
+    with pytest.raises(TransientRemoteError):
+        _request(faulty.url, method="POST", idempotent=False)
+    assert faulty.count("POST") == 2
+    faulty.heal()
+    faulty.fail(-1, status=429)  # throttled: the server says it did nothing
+    with pytest.raises(TransientRemoteError):
+        _request(faulty.url, method="POST", idempotent=False)
+    assert faulty.count("POST") == 2 + FAST.attempts
+    # a connection never made: nothing was sent, so even a POST is tried again (the log shows the tries)
+    with caplog.at_level(logging.INFO, logger="intern.http"), pytest.raises(TransientRemoteError) as info:
+        _request(f"http://127.0.0.1:{closed_port()}", method="POST", idempotent=False)
+    assert info.value.attempts == FAST.attempts
+    assert len([r for r in caplog.records if "again in" in r.getMessage()]) == FAST.attempts - 1
+
+
+def test_policy_values_are_checked_and_waits_follow_retry_after():
+    assert ihttp.RetryPolicy.from_settings(retries=5, backoff=0.5).attempts == 6
+    with pytest.raises(ValueError, match="attempts"):
+        ihttp.RetryPolicy(attempts=0)
+    with pytest.raises(ValueError, match="first"):
+        ihttp.RetryPolicy(first=-1)
+    policy = ihttp.RetryPolicy(first=0.1, most=5.0)
+    assert policy.delay(0, "2") == 2.0 and policy.delay(0, "600") == 5.0
+    assert 2.0 < policy.delay(0, formatdate(time.time() + 4, usegmt=True)) <= 5.0  # an HTTP date
+    assert policy.delay(0, "soon") < 0.1
+    assert not ihttp.RetryPolicy(retry_after=False).delay(0, "3") > 0.1
+
+
+def test_the_job_runner_does_not_retry_what_the_transport_already_retried():
+    calls: list[int] = []
+
+    def spent(i: int) -> None:
+        calls.append(i)
+        raise TransientRemoteError("no answer after 6 tries", 503, "", 6)
+
+    stats = run_jobs(spent, [0], workers=1, retries=3, backoff=0.001)
+    assert len(calls) == 1 and len(stats.failures) == 1 and stats.failures[0].error.attempts == 6
+
+    def flaky(i: int) -> int:  # a transient failure no transport retried: the runner retries it
+        calls.append(i)
+        if len(calls) < 4:
+            raise TransientRemoteError("injected", 503)
+        return i
+
+    stats = run_jobs(flaky, [1], workers=1, retries=3, backoff=0.001)
+    assert stats.done == 1 and stats.retried == 2

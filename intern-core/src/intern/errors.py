@@ -21,7 +21,8 @@ exception a Python user would reach for first, so ``except IndexError`` keeps wo
     ├── CapabilityUnavailableError (LookupError) no implementation of a service fits
     ├── PluginError (RuntimeError)            a plugin is broken or registers nonsense
     ├── RemoteError (OSError)                 the datastore answered with an error, or not at all
-    │   └── TransientRemoteError              worth retrying (timeouts, 5xx, throttling)
+    │   └── TransientRemoteError              worth retrying (timeouts, 5xx, throttling), unless ``attempts`` says
+    │                                         the client's retry policy has already been spent on it
     └── TransferError (RuntimeError)          a copy stopped or did not verify; says how to resume
 
 Drivers translate their backends' exceptions at one boundary (``raise NotFoundError(...) from exc``).
@@ -153,13 +154,18 @@ class PluginError(InternError, RuntimeError):
 class RemoteError(InternError, OSError):
     """The datastore answered with an error, or did not answer.
 
-    ``status`` is the HTTP status (or ``None``), ``body`` the server's own message.
+    ``status`` is the HTTP status (or ``None``), ``body`` the server's own message. ``attempts`` is set by a client
+    that sent the request under its retry policy (:func:`intern.http.call`): how many times it tried. Such an error
+    is final as far as retrying goes (the policy has had its say), and :func:`intern.jobs.run_jobs` does not retry it
+    again; ``None`` when no retrying client was involved.
     """
 
-    def __init__(self, message: str, status: int | None = None, body: str | None = None):
-        super().__init__(message, status, body)
+    def __init__(self, message: str, status: int | None = None, body: str | None = None,
+                 attempts: int | None = None):
+        super().__init__(message, status, body, attempts)
         self.status = status
         self.body = body
+        self.attempts = attempts
 
 
 class TransientRemoteError(RemoteError):

@@ -1,40 +1,88 @@
-"""Keep-alive HTTP connections for voxel bodies, for drivers that talk to servers.
+"""HTTP for drivers that talk to servers: one retry policy, one status-to-error mapping, keep-alive connections.
 
-A general HTTP library costs a millisecond or two of Python per request and hands every body over as a new
-``bytes`` object; for a cutout of a few MiB answered from a server's cache, that is most of the client's time (a new
-body's pages are faulted in on every request). Drivers use this module on their bulk path instead:
+Every HTTP client of intern retries the same way and turns statuses into the same errors (see :mod:`intern._retry`,
+re-exported here):
+
+- :class:`RetryPolicy`: which statuses are retried, how many attempts, the waits (doubling from ``first`` up to
+  ``most``, with jitter, heeding ``Retry-After``), and when a request that is not idempotent may be repeated (only
+  when its connection was never made, or the server said it did nothing);
+- :func:`connection_failure`: what kind of connection failure an exception is, by its type;
+- :func:`call`: runs one attempt after another under a policy and raises intern's error at the end, marked as
+  retried (``RemoteError.attempts``) so that the job runner does not retry it again;
+- :func:`error_for` / :func:`error_class`: the status-to-error mapping; a driver refines messages in its own
+  ``describe`` hook.
+
+For voxel bodies, a general HTTP library costs a millisecond or two of Python per request and hands every body over
+as a new ``bytes`` object; for a cutout of a few MiB answered from a server's cache, that is most of the client's
+time (a new body's pages are faulted in on every request). Drivers use this module on their bulk path instead:
 
 - :class:`Connections`: one ``http.client`` connection per thread to one origin, kept alive between requests, with
-  a connect timeout apart from the answer timeout; a kept connection the server closed while idle is reopened once,
-  at once, instead of failing the request;
+  a connect timeout apart from the answer timeout; a kept connection the server closed while idle is replaced before
+  a request is sent on it;
+- :func:`request`: one request on those connections under a retry policy, its body read by a function of the
+  caller's;
 - :func:`read_into`: a body straight into the caller's buffer (say, its place in the output array);
 - :func:`read_body`: a body into a buffer of the calling thread that is reused by its next request (bodies up to
   :data:`SCRATCH_LIMIT`; larger ones get a buffer of their own).
 
-Retry policies stay with the drivers (servers differ in what is safe to repeat); :data:`CONNECTION_ERRORS` is what a
-dropped or refused connection raises here, and :func:`backoff` how long to wait before trying again.
-
 >>> conns = Connections("http://127.0.0.1:8000", connect_timeout=5, timeout=60)  # doctest: +SKIP
->>> resp = conns.exchange("GET", "/v1/cutout/...", headers={"Accept": "application/blosc"})  # doctest: +SKIP
->>> body = read_body(resp)  # a memoryview, valid until this thread's next read_body  # doctest: +SKIP
+>>> policy = RetryPolicy.from_settings(retries=5, backoff=0.1, setting="[mydb] retries")  # doctest: +SKIP
+>>> body = request(conns, "GET", "/v1/cutout/...", policy=policy, headers={"Accept": "application/blosc"})  # doctest: +SKIP
+>>> # a memoryview, valid until this thread's next read_body
 """
 
 from __future__ import annotations
 
 import http.client
-import random
+import select
 import socket
 import threading
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
+from typing import TypeVar
 from urllib.parse import urlsplit
 
-__all__ = ["CONNECTION_ERRORS", "SCRATCH_LIMIT", "Connections", "backoff", "read_body", "read_into"]
+from ._retry import (
+    RETRY_STATUSES,
+    Answer,
+    Describe,
+    Failure,
+    NotConnectedError,
+    RetryPolicy,
+    UnwantedAnswer,
+    backoff,
+    call,
+    connection_failure,
+    error_class,
+    error_for,
+)
 
+__all__ = [
+    "CONNECTION_ERRORS",
+    "RETRY_STATUSES",
+    "SCRATCH_LIMIT",
+    "Answer",
+    "Connections",
+    "Describe",
+    "Failure",
+    "NotConnectedError",
+    "RetryPolicy",
+    "UnwantedAnswer",
+    "backoff",
+    "call",
+    "connection_failure",
+    "error_class",
+    "error_for",
+    "read_body",
+    "read_into",
+    "request",
+]
+
+T = TypeVar("T")
+
+#: what a failed connection raises here (its kind: :func:`connection_failure`)
 CONNECTION_ERRORS = (OSError, http.client.HTTPException)
 SCRATCH_LIMIT = 64 << 20  # a thread keeps a reused body buffer up to this size
 
-# a kept connection the server closed while it idled fails the next request with one of these, before any answer
-_STALE = (http.client.RemoteDisconnected, BrokenPipeError, ConnectionResetError, ConnectionAbortedError)
 _scratch = threading.local()
 
 
@@ -46,7 +94,10 @@ class _Timeouts:
         self._answer_timeout = answer_timeout
 
     def connect(self) -> None:
-        super().connect()  # type: ignore[misc]
+        try:
+            super().connect()  # type: ignore[misc]
+        except OSError as exc:  # refused, unknown host, connect timeout: nothing was sent, whatever the type says
+            raise NotConnectedError(f"cannot connect to {self.host}:{self.port}: {exc}") from exc  # type: ignore[attr-defined]
         self.sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)  # type: ignore[attr-defined]
         self.sock.settimeout(self._answer_timeout)  # type: ignore[attr-defined]
 
@@ -78,29 +129,25 @@ class Connections:
         self._timeouts = (connect_timeout, timeout)
         self._local = threading.local()
 
-    def exchange(self, method: str, target: str, *, headers: Mapping[str, str], body: bytes | memoryview | None = None,
-                 idempotent: bool = True) -> http.client.HTTPResponse:
+    def exchange(self, method: str, target: str, *, headers: Mapping[str, str],
+                 body: bytes | memoryview | None = None) -> http.client.HTTPResponse:
         """Send a request on this thread's connection and return the answer, its body not yet read.
 
-        Read the whole body (or :meth:`drop` the connection) before the thread's next exchange.
+        Read the whole body (or :meth:`drop` the connection) before the thread's next exchange. A kept connection the
+        server has closed while it idled (its keep-alive timeout) is replaced before anything is sent on it, so every
+        request that fails here is one the server may have seen: the retry policy counts it as a try.
 
         Raises:
-            OSError, http.client.HTTPException: the connection failed (it is dropped; the caller decides on retrying).
+            NotConnectedError: the connection could not be made (nothing was sent).
+            OSError, http.client.HTTPException: the connection failed later (it is dropped; the caller decides on
+                retrying, see :func:`call`).
         """
         conn = getattr(self._local, "conn", None)
-        reused = conn is not None
+        if conn is not None and _closed_by_server(conn):
+            self.drop()
+            conn = None
         if conn is None:
             conn = self._local.conn = self._cls(self._netloc, *self._timeouts)
-        try:
-            return _send(conn, method, target, headers, body)
-        except _STALE:
-            self.drop()
-            if not (reused and idempotent):
-                raise
-        except BaseException:
-            self.drop()
-            raise
-        conn = self._local.conn = self._cls(self._netloc, *self._timeouts)
         try:
             return _send(conn, method, target, headers, body)
         except BaseException:
@@ -113,6 +160,22 @@ class Connections:
         self._local.conn = None
         if conn is not None:
             conn.close()
+
+
+def _closed_by_server(conn: http.client.HTTPConnection) -> bool:
+    """Whether the server closed this idle kept-alive connection: it is readable (its end of file, or bytes nobody
+    asked for) before a request was sent on it. What urllib3 checks before reusing a connection, too."""
+    sock = conn.sock
+    if sock is None:  # not connected yet: the request connects it
+        return False
+    try:
+        if hasattr(select, "poll"):
+            poller = select.poll()
+            poller.register(sock, select.POLLIN)
+            return bool(poller.poll(0))
+        return bool(select.select([sock], [], [], 0)[0])
+    except (OSError, ValueError):
+        return True
 
 
 def _send(conn: http.client.HTTPConnection, method: str, target: str, headers: Mapping[str, str],
@@ -170,22 +233,30 @@ def read_body(resp: http.client.HTTPResponse, *, head: bytes = b"") -> memoryvie
     return view
 
 
-def backoff(attempt: int, *, first: float, most: float, retry_after: str | None = None) -> float:
-    """Seconds to wait before trying again after failed attempt number ``attempt`` (0 for the first).
+def request(conns: Connections, method: str, target: str, *, policy: RetryPolicy, headers: Mapping[str, str],
+            body: bytes | memoryview | None = None, idempotent: bool = True, ok: tuple[int, ...] = (200,),
+            read: Callable[[http.client.HTTPResponse], T] = read_body,  # type: ignore[assignment]
+            what: str | None = None, describe: Describe = error_for) -> T:
+    """One request on this thread's kept-alive connection, tried as ``policy`` says; returns ``read(answer)``.
 
-    ``first`` doubles with every attempt, up to ``most``, times a random factor between 0.5 and 1, so that the threads
-    of a parallel read do not all retry at the same moment. A server's ``Retry-After`` in seconds lengthens the wait
-    (still up to ``most``); an HTTP date there is ignored.
-
-    >>> 0.5 <= backoff(0, first=1.0, most=30.0) < 1.0
-    True
-    >>> backoff(3, first=1.0, most=30.0, retry_after="20")
-    20.0
+    ``read`` takes the body of an answer whose status is in ``ok`` (an ``http.client.HTTPResponse``); the default,
+    :func:`read_body`, gives a memoryview of the thread's reused buffer. A connection that fails while ``read`` runs
+    is tried again like one that failed before the answer. Other answers are read whole and retried or raised as
+    :func:`call` says, with ``describe`` making their error (``what`` names the request in it, default
+    ``"METHOD origin+target"``).
     """
-    delay = min(most, first * 2**attempt) * (0.5 + random.random() / 2)
-    if retry_after:
+    label = what or f"{method} {conns.origin}{target}"
+
+    def attempt() -> T:
+        resp = conns.exchange(method, target, headers=headers, body=body)
         try:
-            delay = min(most, max(delay, float(retry_after)))
-        except ValueError:
-            pass
-    return delay
+            if resp.status in ok:
+                return read(resp)
+            raise UnwantedAnswer(Answer(resp.status, resp.reason or "", dict(resp.headers), resp.read()))
+        except UnwantedAnswer:
+            raise
+        except BaseException:
+            conns.drop()  # a body left half-read: the connection cannot serve the next request
+            raise
+
+    return call(policy, attempt, what=label, idempotent=idempotent, describe=describe)

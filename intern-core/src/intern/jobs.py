@@ -28,15 +28,24 @@ from numbers import Integral
 from typing import Any, Generic, TypeVar
 
 from . import config
-from .errors import InvalidArgumentError, TransientRemoteError
+from .errors import InvalidArgumentError, RemoteError, TransientRemoteError
 
 __all__ = ["JobFailure", "JobStats", "job_threads", "local_cluster", "run_jobs"]
 
 T = TypeVar("T")
 R = TypeVar("R")
 
-#: errors worth another try: the datastore said so, or the network dropped
+#: errors worth another try: the datastore said so, or the network dropped (unless a client already retried them)
 RETRYABLE: tuple[type[BaseException], ...] = (TransientRemoteError, ConnectionError, TimeoutError)
+
+
+def _retried_already(exc: BaseException) -> bool:
+    """Whether a client spent its retry policy on ``exc`` already (:attr:`RemoteError.attempts` is set).
+
+    Retrying the job would multiply the policy's tries: a unit against a dead server would cost the client's
+    attempts times the runner's, each with its waits, before the copy reports it.
+    """
+    return isinstance(exc, RemoteError) and exc.attempts is not None
 
 
 @dataclass
@@ -100,8 +109,8 @@ class _Retrying(Generic[T, R]):
         for attempt in range(self.retries + 1):
             try:
                 return self.fn(item), attempt
-            except RETRYABLE:
-                if attempt == self.retries:
+            except RETRYABLE as exc:
+                if attempt == self.retries or _retried_already(exc):
                     raise
                 time.sleep(self.backoff * 2**attempt)
         raise AssertionError("unreachable")
@@ -134,7 +143,8 @@ def run_jobs(
         workers: threads (or, with ``scheduler="local"``, worker processes); default: :func:`job_threads`.
         scheduler: ``"threads"``, ``"local"`` or a ``tcp://`` address for Dask; ``None`` takes ``INTERN_SCHEDULER``
             (or ``scheduler`` in ``[intern]``), threads when that is unset.
-        retries: further tries of a job after a transient error (:data:`RETRYABLE`), with exponential backoff.
+        retries: further tries of a job after a transient error (:data:`RETRYABLE`), with exponential backoff; an
+            error a client has retried under its own policy already (``RemoteError.attempts`` set) is not retried.
         fail_fast: after the first permanent failure, start no more jobs (those are returned in ``not_started``).
 
     Returns:
