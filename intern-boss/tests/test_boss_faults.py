@@ -13,6 +13,7 @@ from _bosstest import TOKEN, FaultyProxy, Lab
 
 import intern
 from intern.errors import NotFoundError, TransientRemoteError
+from intern.testing.servers import FaultyServer, closed_port
 
 
 @pytest.fixture
@@ -92,3 +93,69 @@ def test_cached_cuboids_are_answered_while_the_upstream_stalls(proxy: FaultyProx
         np.testing.assert_array_equal(slow["data"], image[0:16, 0:512, 512:600])
     finally:
         front.close()
+
+
+# -- what the server sees: exactly the policy's tries, on every path ------------------------------------------------
+
+@pytest.fixture
+def faulty(lab: Lab, monkeypatch: pytest.MonkeyPatch) -> Iterator[FaultyServer]:
+    """A server in front of the lab relay that fails requests as told and counts what arrives."""
+    with FaultyServer(upstream=lab.relay.url) as f:
+        monkeypatch.setenv("INTERN_PROTOCOL", "http")
+        monkeypatch.setenv("INTERN_HOST", f.address)
+        monkeypatch.setenv("INTERN_TOKEN", TOKEN)
+        yield f
+
+
+def test_a_cutout_read_costs_the_policys_tries_on_a_failing_server(faulty: FaultyServer) -> None:
+    a = intern.array("bossdb://lab/em/image", retries=3, backoff=0.001)
+    faulty.fail(-1, status=500, match="/v1/cutout/")
+    with pytest.raises(TransientRemoteError, match="after 4 tries") as info:
+        a[0:4, 0:100, 0:100]
+    assert faulty.count("GET", "/v1/cutout/") == 4 and info.value.attempts == 4
+    faulty.heal()
+    faulty.reset(-1, match="/v1/cutout/")
+    with pytest.raises(TransientRemoteError, match="after 4 tries"):
+        a[0:4, 0:100, 0:100]
+    assert faulty.count("GET", "/v1/cutout/") == 8
+
+
+def test_a_request_path_read_costs_the_policys_tries(faulty: FaultyServer) -> None:
+    ch = intern.open("bossdb://lab/em/image", retries=2, backoff=0.001)
+    faulty.fail(-1, status=503, retry_after="0", match="/v1/downsample/")
+    with pytest.raises(TransientRemoteError, match="after 3 tries"):
+        ch.downsample_status()
+    assert faulty.count("GET", "/v1/downsample/") == 3
+
+
+def test_a_create_that_reached_the_server_is_sent_once(faulty: FaultyServer) -> None:
+    ch = intern.open("bossdb://lab/em/image", retries=3, backoff=0.001)
+    faulty.fail(-1, status=500, match="/v1/meta/")
+    with pytest.raises(TransientRemoteError) as info:
+        ch.remote.create_metadata("lab/em/image", {"retried": "no"})
+    assert faulty.count("POST", "/v1/meta/") == 1 and info.value.attempts == 1
+    faulty.heal()
+    faulty.fail(-1, status=404, match="/v1/collection/lab/experiment/em/channel/absent")
+    with pytest.raises(NotFoundError):
+        intern.open("bossdb://lab/em/absent", retries=3)
+    assert faulty.count("GET", "/v1/collection/lab/experiment/em/channel/absent") == 1
+
+
+def test_refusal_is_classified_by_type_on_the_request_path() -> None:
+    """A POST to a port nobody listens on is tried again (nothing was sent), however requests words the error."""
+    import requests
+
+    from intern import http as ihttp
+
+    with pytest.raises(requests.ConnectionError) as info:
+        requests.post(f"http://127.0.0.1:{closed_port()}/v1/collection/c", timeout=5)
+    assert ihttp.connection_failure(info.value) is ihttp.Failure.UNSENT
+    with FaultyServer() as silent:
+        silent.stall(seconds=2)
+        with pytest.raises(requests.Timeout) as late:
+            requests.get(silent.url + "/v1/collection/", timeout=(2, 0.2))
+        silent.reset()
+        with pytest.raises(requests.ConnectionError) as reset:
+            requests.get(silent.url + "/v1/collection/", timeout=5)
+    assert ihttp.connection_failure(late.value) is ihttp.Failure.TIMEOUT
+    assert ihttp.connection_failure(reset.value) is ihttp.Failure.DROPPED

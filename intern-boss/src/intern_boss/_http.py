@@ -1,16 +1,17 @@
-"""The one place the client talks HTTP: a pooled session, retries with backoff, and error translation.
+"""The one place the client talks HTTP: a pooled session, the core's retry policy, and the Boss's error bodies.
 
 Every request of the client goes through :meth:`Transport.request`, except cutout reads, which go through
 :meth:`Transport.fetch`. Threads share one ``requests.Session`` whose connection pool is as large as intern's thread
 pool. Cutout reads skip ``requests``: each thread keeps one ``http.client`` connection per server and reads bodies
 into a buffer it reuses (:mod:`intern.http`). That took a cached 4 MiB cuboid from about 6.6 to 2 ms of client CPU.
 
-A dropped connection, a timeout, a 5xx or a 429 is retried with exponential backoff (the wait doubles, with jitter,
-and follows ``Retry-After`` when the server sends one); requests that are not idempotent (creating a resource) are
-retried only when the connection could not be made at all, so nothing is created twice.
+Both paths retry under one :class:`intern.http.RetryPolicy` (the ``retries`` and ``backoff`` settings; waits capped
+at 30 s): a connection that failed, a timeout, 408, 429 and 500/502/503/504 are retried with exponential backoff
+(with jitter, following ``Retry-After``); requests that are not idempotent (creating a resource) are retried only
+when the connection could not be made at all, or after 429, so nothing is created twice.
 
-Failures leave here as :mod:`intern.errors` exceptions, with the server's own message (the ``message`` of a Boss
-error body) and what to do about it.
+Failures leave as :mod:`intern.errors` exceptions by the core's status mapping (:func:`intern.http.error_for`),
+refined here with what the Boss's error body says (its ``message`` and ``code``) and what to do about it.
 """
 
 from __future__ import annotations
@@ -18,7 +19,6 @@ from __future__ import annotations
 import io
 import json
 import threading
-import time
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from typing import Any, TypeVar
@@ -26,26 +26,17 @@ from urllib.parse import urlencode
 
 import requests
 from requests.adapters import HTTPAdapter
-from urllib3.exceptions import HTTPError as _Urllib3Error
-from urllib3.exceptions import ProtocolError, ReadTimeoutError
 
-from intern.errors import (
-    AlreadyExistsError,
-    NotFoundError,
-    PermissionDeniedError,
-    RemoteError,
-    TransientRemoteError,
-)
-from intern.http import CONNECTION_ERRORS, Connections, backoff, read_body
+from intern import http as ihttp
+from intern.errors import AlreadyExistsError, NotFoundError, PermissionDeniedError, TransientRemoteError
+from intern.http import Answer, Connections, RetryPolicy, UnwantedAnswer, read_body
 
 from ._config import ClientOptions
+from ._wire import ErrorCode
 
 __all__ = ["Reply", "Transport"]
 
 _MAX_WAIT = 30.0
-# failures while the body is read (stream=True) come from urllib3 itself, not wrapped by requests
-urllib3_errors = (ProtocolError, ReadTimeoutError, _Urllib3Error)
-_RETRY_STATUS = frozenset({429, 500, 502, 503, 504})
 T = TypeVar("T")
 
 
@@ -91,6 +82,8 @@ class Transport:
         from intern.config import max_workers
 
         self.options = options
+        self.policy = RetryPolicy.from_settings(retries=options.retries, backoff=options.backoff,
+                                                most=max(_MAX_WAIT, options.backoff), setting="[bossdb] retries")
         size = max(pool_size or 0, max_workers() + 4)
         self._session = requests.Session()
         # requests looks proxies and .netrc up in the environment on every call (milliseconds each); the proxies of
@@ -143,26 +136,8 @@ class Transport:
         conns = self._connections(url)
         target = url[len(conns.origin):] + ("?" + urlencode(params) if params else "")
         headers = {"Authorization": f"Token {token}", "Accept": accept}
-        label = what or f"GET {url}"
-        attempt = 0
-        while True:
-            try:
-                resp = conns.exchange("GET", target, headers=headers)
-                if resp.status == 200:
-                    return read(resp)
-                reply = Reply(resp.status, resp.reason or "", resp.headers, resp.read())
-            except CONNECTION_ERRORS as exc:
-                conns.drop()
-                if attempt < self.options.retries:
-                    self._wait(attempt, None)
-                    attempt += 1
-                    continue
-                raise _no_answer(label, conns.origin, attempt, exc) from None
-            if reply.status_code in _RETRY_STATUS and attempt < self.options.retries:
-                self._wait(attempt, reply.headers.get("Retry-After"))
-                attempt += 1
-                continue
-            raise _error(reply, label, attempt)
+        return ihttp.request(conns, "GET", target, policy=self.policy, headers=headers, read=read,
+                             what=f"{what} at {conns.origin}" if what else f"GET {url}", describe=_describe)
 
     def request(
         self,
@@ -192,34 +167,24 @@ class Transport:
         if accept:
             headers["Accept"] = accept
         body = data if data is not None else (json.dumps(json_body).encode() if json_body is not None else None)
-        opts = self.options
-        label = what or f"{method} {url}"
-        attempt = 0
-        while True:
+        timeout = (self.options.connect_timeout, self.options.timeout)
+        proxies = self._proxies_for(url)
+
+        def attempt() -> Reply:
+            resp = self._session.request(method, url, headers=headers, params=params, data=body, stream=True,
+                                         timeout=timeout, proxies=proxies)
             try:
-                resp = self._session.request(method, url, headers=headers, params=params, data=body, stream=True,
-                                             timeout=(opts.connect_timeout, opts.timeout),
-                                             proxies=self._proxies_for(url))
                 # one read of the whole body: requests' own .content goes 10 KB at a time
                 reply = Reply(resp.status_code, resp.reason or "", resp.headers, resp.raw.read(decode_content=True))
+            finally:
                 resp.close()
-            except (requests.ConnectionError, requests.Timeout, *urllib3_errors) as exc:
-                connect_failed = isinstance(exc, requests.ConnectTimeout) or _refused(exc)
-                if attempt < opts.retries and (idempotent or connect_failed):
-                    self._wait(attempt, None)
-                    attempt += 1
-                    continue
-                raise _no_answer(label, _origin(url), attempt, exc) from None
-            if reply.status_code in ok:
-                return reply
-            if reply.status_code in _RETRY_STATUS and idempotent and attempt < opts.retries:
-                self._wait(attempt, reply.headers.get("Retry-After"))
-                attempt += 1
-                continue
-            raise _error(reply, label, attempt)
+            if reply.status_code not in ok:
+                raise UnwantedAnswer(Answer(reply.status_code, reply.reason, reply.headers, reply.content))
+            return reply
 
-    def _wait(self, attempt: int, retry_after: str | None) -> None:
-        time.sleep(backoff(attempt, first=self.options.backoff, most=_MAX_WAIT, retry_after=retry_after))
+        label = f"{what} at {_origin(url)}" if what else f"{method} {url}"
+        return ihttp.call(self.policy, attempt, what=label, idempotent=idempotent,
+                          describe=_describe)
 
 
 def _origin(url: str) -> str:
@@ -227,48 +192,31 @@ def _origin(url: str) -> str:
     return f"{scheme}://{rest.split('/', 1)[0]}"
 
 
-def _no_answer(label: str, origin: str, attempt: int, exc: BaseException) -> TransientRemoteError:
-    tries = f" after {attempt + 1} tries" if attempt else ""
-    return TransientRemoteError(f"{label}: no answer from {origin}{tries} ({_reason(exc)}); check that the server is "
-                                "up and reachable, or raise [bossdb] retries/timeout")
-
-
-def _refused(exc: BaseException) -> bool:
-    text = repr(exc)
-    return "NewConnectionError" in text or "Connection refused" in text or "Failed to resolve" in text
-
-
-def _reason(exc: BaseException) -> str:
-    text = str(exc)
-    return text if len(text) < 200 else text[:200] + "..."
-
-
-def boss_message(resp: Reply) -> str:
-    """The ``message`` of a Boss error body, or the start of whatever the server sent."""
+def _boss_error(body: bytes) -> tuple[str | None, int | None]:
+    """(``message``, ``code``) of a Boss error body ``{"status", "code", "message"}``; the text when it is not JSON."""
     try:
-        body = resp.json()
-        if isinstance(body, dict) and "message" in body:
-            return str(body["message"])
+        parsed = json.loads(body)
+        if isinstance(parsed, dict) and "message" in parsed:
+            code = parsed.get("code")
+            return str(parsed["message"]), code if isinstance(code, int) else None
     except ValueError:
         pass
-    text = resp.text.strip()
-    return text[:300] if text else resp.reason or ""
+    text = body.decode("utf-8", "replace").strip()
+    return (text[:300] if text else None), None
 
 
-def _error(resp: Reply, label: str, retries: int) -> Exception:
-    status = resp.status_code
-    message = boss_message(resp)
-    head = f"{label}: {status} {resp.reason or ''}".rstrip() + (f": {message}" if message else "")
-    if status == 404:
-        return NotFoundError(f"{head}")
-    if status in (401, 403):
+def _describe(answer: Answer, what: str, attempts: int) -> Exception:
+    """The core's error for ``answer``, refined by the Boss's body: its message, its code, and what to do."""
+    message, code = _boss_error(answer.body)
+    error = ihttp.error_for(answer, what, attempts, message=message or "")
+    if code == ErrorCode.RESOURCE_EXISTS or "already exist" in (message or "").lower():
+        return AlreadyExistsError(str(error))
+    if code == ErrorCode.RESOURCE_NOT_FOUND and not isinstance(error, NotFoundError):
+        return NotFoundError(str(error))
+    if isinstance(error, PermissionDeniedError) or code in (ErrorCode.MISSING_ROLE, ErrorCode.MISSING_PERMISSION):
         return PermissionDeniedError(
-            f"{head}. Check the token: INTERN_TOKEN or 'token' in [Default] of ~/.intern/intern.cfg (anonymous "
+            f"{error}. Check the token: INTERN_TOKEN or 'token' in [Default] of ~/.intern/intern.cfg (anonymous "
             "access uses 'public')")
-    if status == 409 or "already exist" in message.lower():
-        return AlreadyExistsError(head)
-    if status in _RETRY_STATUS:
-        tries = f" (after {retries + 1} tries)" if retries else ""
-        return TransientRemoteError(f"{head}{tries}; the server may be overloaded or its upstream down, try again "
-                                    "later", status, message)
-    return RemoteError(head, status, message)
+    if isinstance(error, TransientRemoteError):
+        return TransientRemoteError(f"{error}, or raise [bossdb] retries", error.status, error.body, error.attempts)
+    return error
