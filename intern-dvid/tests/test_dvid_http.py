@@ -106,3 +106,49 @@ def test_a_closed_port_is_a_transient_error(monkeypatch: pytest.MonkeyPatch) -> 
         port = s.getsockname()[1]  # bound, not listening: connections are refused
         with pytest.raises(TransientRemoteError, match="did not answer"):
             intern.ls(f"dvid://127.0.0.1:{port}")
+
+
+# -- one policy: what the server sees is exactly the policy's tries -------------------------------------------------
+
+@pytest.fixture
+def four_tries(monkeypatch: pytest.MonkeyPatch) -> Iterator[DvidTestServer]:
+    """A server of its own whose client tries everything four times (retries=3), with next to no waiting."""
+    monkeypatch.setenv("INTERN_DVID_RETRIES", "3")
+    monkeypatch.setenv("INTERN_DVID_BACKOFF", "0.001")
+    with DvidTestServer() as srv:
+        yield srv
+
+
+def _seen(server: DvidTestServer, method: str, part: str) -> int:
+    return sum(1 for m, p in server.requests if m == method and part in p)
+
+
+def test_a_voxel_read_costs_the_policys_tries_on_a_failing_server(four_tries: DvidTestServer) -> None:
+    root = f"dvid://{four_tries.address}/{four_tries.new_repo()}"
+    a = intern.create(f"{root}/gray", shape=(8, 32, 32), dtype="uint8", chunks=(8, 32, 32))
+    four_tries.requests.clear()
+    four_tries.fail_next(100, status=500)  # a server error, as 502/503/504 and 429: the same policy for every client
+    with pytest.raises(TransientRemoteError, match="after 4 tries") as info:
+        a[...]
+    assert _seen(four_tries, "GET", "/raw/") == 4 and info.value.attempts == 4
+    while four_tries.take_fault() is not None:  # the faults left over
+        pass
+    four_tries.fail_next(2, status=429)  # throttled, then served
+    assert (a[...] == 0).all()
+
+
+def test_a_control_read_costs_the_policys_tries(four_tries: DvidTestServer) -> None:
+    uuid = four_tries.new_repo()
+    four_tries.fail_next(100, status=502)
+    with pytest.raises(TransientRemoteError, match="after 4 tries"):
+        intern.ls(f"dvid://{four_tries.address}/{uuid}")
+    assert _seen(four_tries, "GET", "/info") == 4
+
+
+def test_a_commit_that_reached_the_server_is_sent_once(four_tries: DvidTestServer) -> None:
+    root = f"dvid://{four_tries.address}/{four_tries.new_repo()}"
+    a = intern.create(f"{root}/gray", shape=(8, 32, 32), dtype="uint8", chunks=(8, 32, 32))
+    four_tries.fail_next(100, status=500)
+    with pytest.raises(TransientRemoteError) as info:
+        a.resource.node.commit("first")
+    assert _seen(four_tries, "POST", "/commit") == 1 and info.value.attempts == 1

@@ -1,21 +1,23 @@
-"""The HTTP boundary: one pooled session per server, retries, timeouts, and DVID's answers turned into intern errors.
+"""The HTTP boundary: one pooled session per server, the core's retry policy, and DVID's answers as intern errors.
 
 Every request of the driver goes through :meth:`DvidHTTP.request`, the one place where ``requests`` exceptions and
-DVID's status codes become :mod:`intern.errors` exceptions. DVID answers most errors with status 400 and a plain-text
-message; the message is kept in the error (``RemoteError.body``) and in its text, with a hint where one helps.
+DVID's status codes become :mod:`intern.errors` exceptions (by the core's mapping, :func:`intern.http.error_for`).
+DVID answers most errors with status 400 and a plain-text message; the message is kept in the error
+(``RemoteError.body``) and in its text, and picks the error's class, with a hint where one helps.
 
 Voxels (cutouts and block writes) travel on a lighter path: one keep-alive ``http.client`` connection per thread,
 reading each body straight into its place in the output array. Everything else uses a pooled ``requests`` session.
 
-Retries: a refused or dropped connection, a timeout and a 502/503/504 answer (503 is DVID's "throttled") are retried
-with exponential backoff and jitter. Requests that change state and are not idempotent (commit, branch, new
-repos and instances) are retried only when the server cannot have acted: connection refused, or 503.
+Retries: both paths run under one :class:`intern.http.RetryPolicy` (the ``retries`` and ``backoff`` settings, waits
+capped at 10 s): a connection that failed, a timeout, and 408/429/500/502/503/504 answers are retried with
+exponential backoff and jitter. Requests that change state and are not idempotent (commit, branch, new repos and
+instances) are retried only when the server cannot have acted: the connection was never made, or it answered 503
+(DVID's "throttled") or 429.
 """
 
 from __future__ import annotations
 
 import re
-import time
 from collections.abc import Mapping
 from typing import Any
 from urllib.parse import urlencode
@@ -23,6 +25,7 @@ from urllib.parse import urlencode
 import requests
 from requests.adapters import HTTPAdapter
 
+from intern import http as ihttp
 from intern.errors import (
     AlreadyExistsError,
     InternError,
@@ -33,12 +36,12 @@ from intern.errors import (
     RemoteError,
     TransientRemoteError,
 )
-from intern.http import CONNECTION_ERRORS, Connections, backoff, read_into
+from intern.http import Answer, Connections, RetryPolicy, UnwantedAnswer, read_into
 
 __all__ = ["DvidHTTP", "HTTPSettings"]
 
-_RETRY_STATUS = (502, 503, 504)
 _IDEMPOTENT = ("GET", "HEAD", "PUT", "DELETE", "OPTIONS")
+_MAX_WAIT = 10.0
 
 # DVID's 400 messages -> (intern error, hint); first match wins
 _CLASSIFY: list[tuple[re.Pattern[str], type[InternError], str]] = [
@@ -78,6 +81,16 @@ class HTTPSettings:
         self.connect_timeout = number("connect_timeout", 10.0)
         self.retries = int(number("retries", 5))
         self.backoff = number("backoff", 0.1)
+        if self.retries < 0 or self.backoff < 0:
+            from intern.errors import ConfigError
+
+            raise ConfigError(f"[dvid] retries and backoff must be >= 0, got {self.retries} and {self.backoff}")
+
+    def policy(self) -> RetryPolicy:
+        """The retry policy of these settings: DVID's 503 ("throttled") means it did nothing, so anything is retried
+        after it."""
+        return RetryPolicy.from_settings(retries=self.retries, backoff=self.backoff, most=max(_MAX_WAIT, self.backoff),
+                                         unacted=frozenset({429, 503}), setting="[dvid] retries")
 
 
 class DvidHTTP:
@@ -86,6 +99,7 @@ class DvidHTTP:
     def __init__(self, base: str, settings: HTTPSettings, *, pool: int) -> None:
         self.base = base.rstrip("/")
         self.settings = settings
+        self.policy = settings.policy()
         self._conns = Connections(self.base, connect_timeout=settings.connect_timeout, timeout=settings.timeout)
         self.session = requests.Session()
         adapter = HTTPAdapter(pool_connections=1, pool_maxsize=max(pool, 4), max_retries=0)
@@ -103,29 +117,18 @@ class DvidHTTP:
         url = self.base + path
         idempotent = method in _IDEMPOTENT or bool(idempotent)
         timeout = (self.settings.connect_timeout, self.settings.timeout)
-        attempt = 0
-        while True:
-            try:
-                resp = self.session.request(method, url, params=params, data=data, json=json, timeout=timeout,
-                                            stream=stream)
-            except (requests.ConnectionError, requests.Timeout) as exc:
-                if attempt < self.settings.retries and (idempotent or _never_sent(exc)):
-                    attempt = self._wait(attempt)
-                    continue
-                raise TransientRemoteError(f"DVID at {self.base} did not answer {method} {path} after "
-                                           f"{attempt + 1} attempt(s): {_reason(exc)}") from exc
-            if resp.status_code in _RETRY_STATUS and attempt < self.settings.retries and (
-                    idempotent or resp.status_code == 503):
-                resp.close()
-                attempt = self._wait(attempt)
-                continue
+
+        def attempt() -> requests.Response:
+            resp = self.session.request(method, url, params=params, data=data, json=json, timeout=timeout,
+                                        stream=stream)
             if resp.status_code not in ok:
-                raise self.error(resp, method, path)
+                answer = Answer(resp.status_code, resp.reason or "", resp.headers, resp.content)
+                resp.close()
+                raise UnwantedAnswer(answer)
             return resp
 
-    def _wait(self, attempt: int) -> int:
-        time.sleep(backoff(attempt, first=self.settings.backoff, most=10.0))
-        return attempt + 1
+        return ihttp.call(self.policy, attempt, what=f"DVID at {self.base}: {method} {path}", idempotent=idempotent,
+                          describe=self._describe)
 
     def json(self, method: str, path: str, **kwargs: Any) -> Any:
         resp = self.request(method, path, **kwargs)
@@ -148,73 +151,49 @@ class DvidHTTP:
     def _bulk(self, method: str, path: str, params: Mapping[str, Any] | None, body: Any, nbytes: int | None,
               into: memoryview | None) -> bytes | None:
         # Voxels skip requests: one kept-alive http.client connection per thread (intern.http) reads bodies straight
-        # into the caller's array, which halves the client's work on large cutouts. Same retries, same errors.
+        # into the caller's array, which halves the client's work on large cutouts. Same policy, same errors.
         target = path + ("?" + urlencode(params) if params else "")
-        attempt = 0
-        while True:
-            try:
-                resp = self._conns.exchange(method, target, body=body, headers={})
-                if resp.status != 200:
-                    text = resp.read().decode("utf-8", "replace")
-                    if resp.status in _RETRY_STATUS and attempt < self.settings.retries:
-                        attempt = self._wait(attempt)
-                        continue
-                    raise self._error(resp.status, text, method, path)
-                length = resp.getheader("Content-Length")
-                want = len(into) if into is not None else nbytes
-                if want is not None and length is not None and int(length) != want:
-                    resp.read()
-                    raise RemoteError(f"DVID at {self.base} sent {length} bytes for {path}, expected {want}", 200)
-                if into is None:
-                    data = resp.read()
-                    if nbytes is not None and len(data) != nbytes:
-                        raise RemoteError(f"DVID at {self.base} sent {len(data)} bytes for {path}, expected "
-                                          f"{nbytes}", 200)
-                    return data
-                read_into(resp, into)
-                return None
-            except InternError:
-                raise
-            except CONNECTION_ERRORS as exc:
-                self._conns.drop()
-                if attempt >= self.settings.retries:
-                    raise TransientRemoteError(f"DVID at {self.base} did not answer {method} {path} after "
-                                               f"{attempt + 1} attempt(s): {exc!r}") from exc
-                attempt = self._wait(attempt)
+
+        def read(resp: Any) -> bytes | None:
+            length = resp.getheader("Content-Length")
+            want = len(into) if into is not None else nbytes
+            if want is not None and length is not None and int(length) != want:
+                resp.read()
+                raise RemoteError(f"DVID at {self.base} sent {length} bytes for {path}, expected {want}", 200)
+            if into is None:
+                data = resp.read()
+                if nbytes is not None and len(data) != nbytes:
+                    raise RemoteError(f"DVID at {self.base} sent {len(data)} bytes for {path}, expected {nbytes}", 200)
+                return bytes(data)
+            read_into(resp, into)
+            return None
+
+        # a block-aligned write replaces what the blocks held: repeating it is harmless
+        return ihttp.request(self._conns, method, target, policy=self.policy, headers={}, body=body, read=read,
+                             what=f"DVID at {self.base}: {method} {path}", describe=self._describe)
 
     # -- errors ---------------------------------------------------------------------------------------------------
-    def error(self, resp: requests.Response, method: str, path: str) -> InternError:
+    def error(self, resp: requests.Response, method: str, path: str) -> Exception:
         """The intern exception for DVID's answer ``resp``."""
-        return self._error(resp.status_code, resp.text, method, path)
+        return self._describe(Answer(resp.status_code, resp.reason or "", resp.headers, resp.content),
+                              f"DVID at {self.base}: {method} {path}", 1)
 
-    def _error(self, status: int, text: str, method: str, path: str) -> InternError:
-        text = text.strip()
+    def _describe(self, answer: Answer, what: str, attempts: int) -> Exception:
+        """The core's error for ``answer``, refined by DVID's plain-text message (its 400s say what went wrong)."""
+        text = answer.text.strip()
         if len(text) > 500:
             text = text[:500] + " [...]"
-        where = f"DVID at {self.base}: {method} {path} answered {status}"
+        where = f"{what} answered {answer.status}"
         said = f": {text}" if text else ""
-        if status == 400:
+        if answer.status == 400:
             for pattern, cls, hint in _CLASSIFY:
                 if pattern.search(text):
                     return cls(f"{where}{said}" + (f" ({hint})" if hint else ""))
-            return RemoteError(f"{where}{said}", status, text)
-        if status == 404:
-            return NotFoundError(f"{where}{said or ': not found'}")
-        if status in (401, 403):
+        error = ihttp.error_for(answer, what, attempts, message=text)
+        if isinstance(error, NotFoundError) and not text:
+            return NotFoundError(f"{where}: not found")
+        if isinstance(error, PermissionDeniedError):
             return PermissionDeniedError(f"{where}{said}: the server refused; check its access settings")
-        if status in _RETRY_STATUS:
-            return TransientRemoteError(f"{where}{said} (retried {self.settings.retries} times; the server is busy "
-                                        "or restarting: try again later, or raise [dvid] retries)", status, text)
-        return RemoteError(f"{where}{said}", status, text)
-
-
-def _never_sent(exc: BaseException) -> bool:
-    """Whether the request cannot have reached the server (refused, unreachable, connect timeout)."""
-    if isinstance(exc, requests.ConnectTimeout):
-        return True
-    text = repr(exc)
-    return "NewConnectionError" in text or "Connection refused" in text
-
-
-def _reason(exc: BaseException) -> str:
-    return str(exc).split(" (Caused by ")[-1].rstrip(")") or type(exc).__name__
+        if isinstance(error, TransientRemoteError):
+            return TransientRemoteError(f"{error}, or raise [dvid] retries", error.status, error.body, error.attempts)
+        return error
