@@ -24,6 +24,7 @@ from intern.errors import (
     RemoteError,
     TransientRemoteError,
 )
+from intern.http import error_class
 
 __all__ = ["translate", "translated", "translating"]
 
@@ -77,15 +78,19 @@ def translate(exc: BaseException, what: str) -> BaseException:
     text = plain.splitlines()[0] if plain else type(exc).__name__
     if "UnsupportedProtocolError" in names:
         return InvalidURIError(f"{what}: {text}")
-    if names & _NOT_FOUND or code in _NOT_FOUND or status == 404:
+    # the status means what it means for every driver: intern.http's one mapping
+    by_status = error_class(status) if status is not None else None
+    if names & _NOT_FOUND or code in _NOT_FOUND or by_status is NotFoundError:
         return NotFoundError(f"{what} does not exist ({text})")
-    if names & _DENIED or code in _DENIED or status in (401, 403) or isinstance(exc, PermissionError):
+    if names & _DENIED or code in _DENIED or by_status is PermissionDeniedError or isinstance(exc, PermissionError):
         return PermissionDeniedError(f"{what}: permission denied ({text}); check the credentials for it")
     if names & _DECODE:
         return MetadataError(f"{what}: stored data could not be decoded ({text})")
     if names & _TRANSIENT or code in ("SlowDown", "RequestTimeout", "ServiceUnavailable") \
-            or (status is not None and (status >= 500 or status == 429)):
+            or by_status is TransientRemoteError:
         return TransientRemoteError(f"{what}: {text}", status)
+    if by_status is not None and by_status is not RemoteError:
+        return by_status(f"{what}: the server answered {status} ({text})")
     if status is not None:
         return RemoteError(f"{what}: the server answered {status} ({text})", status)
     if isinstance(exc, OSError):
