@@ -27,6 +27,7 @@ class RawServer:
     def __init__(self, bodies: dict[str, bytes], *, close_after: int = 0, short: tuple[str, ...] = ()) -> None:
         self.bodies, self.close_after, self.short = bodies, close_after, short
         self.connections = 0
+        self.closed = threading.Semaphore(0)  # released as the server closes each connection
         self.sock = socket.create_server(("127.0.0.1", 0))
         self.url = f"http://127.0.0.1:{self.sock.getsockname()[1]}"
         threading.Thread(target=self._accept, daemon=True).start()
@@ -41,9 +42,15 @@ class RawServer:
             threading.Thread(target=self._serve, args=(conn,), daemon=True).start()
 
     def _serve(self, conn: socket.socket) -> None:
+        try:
+            self._answer(conn)
+        finally:
+            self.closed.release()  # the connection is closed now
+
+    def _answer(self, conn: socket.socket) -> None:
         stream = conn.makefile("rb")
         answered = 0
-        with conn:
+        with conn, stream:
             while True:
                 line = stream.readline()
                 if not line:
@@ -112,13 +119,27 @@ def test_threads_have_buffers_of_their_own(server, bodies):
     assert server.connections == 2
 
 
-def test_a_connection_the_server_closed_while_idle_is_reopened_at_once(bodies):
+def test_a_connection_the_server_closed_while_idle_is_replaced_before_sending(bodies):
     server = RawServer(bodies, close_after=1)
     try:
         conns = ihttp.Connections(server.url, connect_timeout=5, timeout=10)
         for path in ("/small", "/other", "/big"):
             assert bytes(ihttp.read_body(conns.exchange("GET", path, headers={}))) == bodies[path]
-        assert server.connections == 3
+            assert server.closed.acquire(timeout=10)  # the server has closed it (a keep-alive timeout), then...
+        assert server.connections == 3  # ... a new one carried the next request, which nothing had to retry
+    finally:
+        server.close()
+
+
+def test_a_connection_closed_as_the_request_leaves_is_retried_by_the_policy(bodies):
+    """The server closes right after each answer, racing the next request: the policy absorbs the race."""
+    server = RawServer(bodies, close_after=1)
+    try:
+        conns = ihttp.Connections(server.url, connect_timeout=5, timeout=10)
+        policy = ihttp.RetryPolicy(attempts=3, first=0.001, most=0.01)
+        for _ in range(20):
+            for path in ("/small", "/other", "/big"):
+                assert bytes(ihttp.request(conns, "GET", path, policy=policy, headers={})) == bodies[path]
     finally:
         server.close()
 
