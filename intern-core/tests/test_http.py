@@ -248,6 +248,13 @@ def test_connection_failures_are_classified_by_their_type(faulty):
     assert ihttp.connection_failure(http.client.RemoteDisconnected("Connection refused")) is ihttp.Failure.DROPPED
     for other in (ValueError("Connection refused"), RemoteError("Connection refused"), KeyError("x")):
         assert ihttp.connection_failure(other) is None
+    try:
+        try:
+            raise TimeoutError("timed out")
+        except TimeoutError:
+            raise KeyError("a bug while handling a timeout") from None
+    except KeyError as bug:
+        assert bug.__context__ is not None and ihttp.connection_failure(bug) is None  # not retried as a timeout
 
 
 def test_a_failing_server_sees_exactly_the_policys_attempts(faulty, caplog):

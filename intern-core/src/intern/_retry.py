@@ -21,6 +21,7 @@ from __future__ import annotations
 
 import email.utils
 import errno
+import http.client
 import logging
 import random
 import socket
@@ -30,7 +31,7 @@ import time
 from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass, field
 from enum import Enum
-from typing import Protocol, TypeVar
+from typing import Any, Protocol, TypeVar
 
 from .errors import (
     AlreadyExistsError,
@@ -105,7 +106,10 @@ def _third_party() -> tuple[tuple[type, ...], tuple[type, ...], tuple[type, ...]
 
 
 def _chain(exc: BaseException) -> Iterator[BaseException]:
-    """``exc`` and what it wraps: causes, contexts, urllib3's ``reason``, exceptions among its ``args``."""
+    """``exc`` and what it wraps: its cause (``raise ... from``), urllib3's ``reason``, exceptions among its ``args``.
+
+    Not the context an exception was raised in: a bug while handling a timeout is a bug, not a timeout.
+    """
     seen: set[int] = set()
     todo = [exc]
     while todo and len(seen) < 32:
@@ -114,7 +118,7 @@ def _chain(exc: BaseException) -> Iterator[BaseException]:
             continue
         seen.add(id(e))
         yield e
-        inner = [e.__cause__, e.__context__, getattr(e, "reason", None), *e.args]
+        inner = [e.__cause__, getattr(e, "reason", None), *e.args]
         todo += [x for x in inner if isinstance(x, BaseException)]
 
 
@@ -134,6 +138,8 @@ def connection_failure(exc: BaseException) -> Failure | None:
         return None
     unsent, timeout, dropped = _third_party()
     chain = list(_chain(exc))
+    if not any(isinstance(e, (OSError, http.client.HTTPException, *unsent, *timeout, *dropped)) for e in chain):
+        return None
     if any(isinstance(e, ssl.SSLCertVerificationError) for e in chain):
         return Failure.CERTIFICATE
     for e in chain:
@@ -142,11 +148,7 @@ def connection_failure(exc: BaseException) -> Failure | None:
             return Failure.UNSENT
     if any(isinstance(e, (TimeoutError, *timeout)) for e in chain):
         return Failure.TIMEOUT
-    import http.client
-
-    if isinstance(exc, (OSError, http.client.HTTPException, *dropped)):
-        return Failure.DROPPED
-    return None
+    return Failure.DROPPED
 
 
 def backoff(attempt: int, *, first: float, most: float, retry_after: str | None = None) -> float:
@@ -216,10 +218,17 @@ class RetryPolicy:
             raise ValueError(f"waits must satisfy 0 <= first <= most, not first={self.first}, most={self.most}")
 
     @classmethod
-    def from_settings(cls, *, retries: int, backoff: float, **fields: object) -> RetryPolicy:
-        """The policy of a driver's ``retries`` (further tries after the first) and ``backoff`` (first wait)."""
-        most = float(fields.pop("most", max(RetryPolicy.most, backoff)))  # type: ignore[arg-type]
-        return cls(attempts=int(retries) + 1, first=float(backoff), most=most, **fields)  # type: ignore[arg-type]
+    def from_settings(cls, *, retries: int, backoff: float, most: float | None = None, **fields: Any) -> RetryPolicy:
+        """The policy of a driver's ``retries`` (further tries after the first) and ``backoff`` (first wait, in
+        seconds); ``most`` caps the waits (default 30 s, or ``backoff`` if that is longer); ``fields`` are the
+        others of :class:`RetryPolicy`.
+
+        >>> RetryPolicy.from_settings(retries=5, backoff=0.5, setting="[mydb] retries").attempts
+        6
+        """
+        first = float(backoff)
+        return cls(attempts=int(retries) + 1, first=first, most=max(first, cls.most) if most is None else float(most),
+                   **fields)
 
     def delay(self, retry: int, retry_after: str | None = None) -> float:
         """Seconds to wait before retry number ``retry`` (0 for the first), heeding ``Retry-After`` if allowed."""
