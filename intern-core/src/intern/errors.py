@@ -191,7 +191,9 @@ class ErrorBoundary:
     """The one place where a driver's backend exceptions become intern's.
 
     A driver writes a ``translate(exc, what) -> exception`` function (returning ``exc`` itself to let it pass
-    unchanged) and wraps its entry points::
+    unchanged) and wraps its entry points. intern's own errors (:class:`InternError`, raised on purpose inside the
+    boundary, e.g. a ``MetadataError``, which is also a ``ValueError``) leave unchanged without reaching
+    ``translate``, so ``translate`` only ever sees the backend's exceptions::
 
         boundary = ErrorBoundary(translate)
 
@@ -213,6 +215,8 @@ class ErrorBoundary:
         """Run a block; a backend failure in it leaves as intern's exception naming ``what``."""
         try:
             yield
+        except InternError:
+            raise  # already says what went wrong, in intern's terms
         except Exception as exc:
             new = self.translate(exc, what)
             if new is exc:
@@ -228,6 +232,8 @@ class ErrorBoundary:
             # a plain try costs nothing until something fails: chunk reads run through here by the thousand
             try:
                 return method(obj, *args, **kwargs)
+            except InternError:
+                raise  # already says what went wrong, in intern's terms
             except Exception as exc:
                 what = getattr(obj, "uri", None) or (args[0] if args and isinstance(args[0], str) else None)
                 new = translate(exc, str(what or type(obj).__name__))

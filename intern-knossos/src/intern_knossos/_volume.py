@@ -11,15 +11,14 @@ from __future__ import annotations
 
 import itertools
 import os
-from collections.abc import Iterator
-from contextlib import contextmanager
+from contextlib import AbstractContextManager
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
 from intern.box import Box
-from intern.errors import InternError, MetadataError, PermissionDeniedError, RemoteError
+from intern.errors import ErrorBoundary, MetadataError, PermissionDeniedError, RemoteError
 from intern.metadata import ScaleLevel, VolumeMetadata
 from intern.traits import LevelStorage
 
@@ -65,18 +64,26 @@ def _attributes(config: Configuration, index: int) -> dict[str, Any]:
     }
 
 
-@contextmanager
-def backend_errors(path: Path) -> Iterator[None]:
-    """Translate the file system's errors into intern's, once, at the driver's boundary."""
-    try:
-        yield
-    except InternError:
-        raise
-    except PermissionError as exc:
-        raise PermissionDeniedError(f"{path}: permission denied ({exc.strerror or exc}); check the dataset "
-                                    "folder's permissions, or open it with ?mode=r") from exc
-    except OSError as exc:
-        raise RemoteError(f"{path}: {exc.strerror or exc}") from exc
+def translate(exc: BaseException, what: str) -> BaseException:
+    """intern's error for a file system error ``exc`` met at ``what`` (a path); anything else passes unchanged.
+
+    intern's own errors never reach this function: the core's :class:`~intern.errors.ErrorBoundary` lets them
+    through as they are.
+    """
+    if isinstance(exc, PermissionError):
+        return PermissionDeniedError(f"{what}: permission denied ({exc.strerror or exc}); check the dataset "
+                                     "folder's permissions, or open it with ?mode=r")
+    if isinstance(exc, OSError):
+        return RemoteError(f"{what}: {exc.strerror or exc}")
+    return exc
+
+
+_boundary = ErrorBoundary(translate)
+
+
+def backend_errors(path: Path) -> AbstractContextManager[None]:
+    """A block whose file system errors leave as intern's, naming ``path``: the driver's one boundary."""
+    return _boundary.translating(str(path))
 
 
 class KnossosVolume:
