@@ -135,17 +135,18 @@ def main() -> int:
     ids, counts = np.unique(region[region > 0], return_counts=True)
     biggest = [int(i) for i in ids[np.argsort(counts)[-3:]]]
     resolution = intern.resolve("mesh", intern.open(seg_uri))
-    meshes = resolution(ids=biggest, box=box, scale=0)
+    outcome = resolution.run(ids=biggest, box=box, scale=0)  # the result, and the implementation that answered
+    meshes = outcome.value
     mesh_dir = out / "meshes"
     from intern import provenance
     from intern.products import write_precomputed_mesh_dir
 
     write_precomputed_mesh_dir(mesh_dir, meshes)
-    provenance.write(mesh_dir, source=seg_uri, box=box, scale=0, implementation=resolution.implementation,
+    provenance.write(mesh_dir, source=seg_uri, box=box, scale=0, implementation=outcome.implementation,
                      parameters={"ids": biggest})
     for label, m in sorted(meshes.items()):
         print(f"  cell {label}: {len(m.vertices)} vertices, {m.area / 1e6:.1f} um^2, closed={m.is_closed}")
-    print(f"  by {resolution.implementation}; a neuroglancer mesh directory with provenance.json in {mesh_dir.name}/")
+    print(f"  by {outcome.implementation}; a neuroglancer mesh directory with provenance.json in {mesh_dir.name}/")
 
     print("\n== a PNG slice and its provenance (intern cutout)")
     png = out / "em-z32.png"

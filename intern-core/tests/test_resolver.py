@@ -136,7 +136,10 @@ def test_server_that_declines_hands_over_to_the_next_candidate(count_plugin):
     assert intern.resolve("count", seg)() == ("server", {})
     r = intern.resolve("count", seg)
     assert r(box=1) == ("fast", {"box": 1})
-    assert r.implementation == "fast" and "declined when called: stored results" in r.explain()
+    outcome = r.run(box=1)
+    assert outcome.value == ("fast", {"box": 1}) and outcome.implementation == "fast" and not outcome.server_side
+    assert [c.name for c in outcome.declined] == ["mem-server"]
+    assert "declined when called: stored results" in outcome.explain()
     with pytest.raises(CapabilityUnavailableError):  # an explicit choice is never second-guessed
         intern.resolve("count", seg, prefer="server")(box=1)
 

@@ -57,8 +57,9 @@ def test_stored_meshes_are_served_by_dvid(segmentation: tuple[intern.Array, np.n
     with pytest.raises(CapabilityUnavailableError, match="whole bodies"):
         intern.mesh(seg, ids=[5], box=intern.Box((0, 0, 0), (4, 4, 4)), prefer="server")
     resolution = intern.resolve("mesh", seg)
-    part = resolution(ids=[5], box=intern.Box((0, 0, 0), (16, 32, 32)), scale=0)
-    assert 5 in part and not resolution.server_side and "declined when called" in resolution.explain()
+    outcome = resolution.run(ids=[5], box=intern.Box((0, 0, 0), (16, 32, 32)), scale=0)
+    assert 5 in outcome.value and not outcome.server_side and "declined when called" in outcome.explain()
+    assert [c.name for c in outcome.declined] == ["dvid-server"] and resolution.server_side  # the report is unchanged
 
 
 def test_stored_skeletons_are_in_nanometres(segmentation: tuple[intern.Array, np.ndarray]) -> None:

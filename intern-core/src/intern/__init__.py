@@ -29,14 +29,14 @@ _LAZY = {
     "Array": "_array",
     "Box": "box",
     "ScaleLevel": "metadata", "VolumeMetadata": "metadata",
-    "Resolution": "resolver", "capabilities": "resolver", "resolve": "resolver",
+    "Outcome": "resolver", "Resolution": "resolver", "capabilities": "resolver", "resolve": "resolver",
     "downsample": "services", "mesh": "services", "skeleton": "services",
     "Mesh": "products", "Skeleton": "products",
     "copy": "transfer", "CopyReport": "transfer",
 }
 
 __all__ = [
-    "Array", "Box", "CopyReport", "InternError", "Mesh", "Resolution", "ScaleLevel", "Skeleton", "VolumeMetadata", "__version__",
+    "Array", "Box", "CopyReport", "InternError", "Mesh", "Outcome", "Resolution", "ScaleLevel", "Skeleton", "VolumeMetadata", "__version__",
     "array", "capabilities", "copy", "create", "downsample", "errors", "ls", "mesh", "open", "plugins", "resolve", "skeleton",
 ]
 
@@ -46,7 +46,7 @@ if TYPE_CHECKING:
     from .box import Box
     from .metadata import ScaleLevel, VolumeMetadata
     from .products import Mesh, Skeleton
-    from .resolver import Resolution, capabilities, resolve
+    from .resolver import Outcome, Resolution, capabilities, resolve
     from .services import downsample, mesh, skeleton
     from .transfer import CopyReport, copy
 

@@ -10,6 +10,10 @@ Order (first that fits wins):
 
 Every candidate is recorded with the reason it was taken or passed over; :meth:`Resolution.explain` prints the
 chain, ``intern capabilities URI`` shows it for every service.
+
+A :class:`Resolution` is an immutable report of that choice. Running it (:meth:`Resolution.run`) returns an
+:class:`Outcome`: the result and the implementation that actually answered, with any that declined at call time.
+Nothing about a call is kept on the Resolution, so one Resolution may run from many threads at once.
 """
 
 from __future__ import annotations
@@ -24,7 +28,7 @@ from .hookspecs import ServiceSpec
 from .registry import KNOWN_SERVICES, get_registry, load_reference
 from .traits import Resource, ServerService, SupportsVersions, SupportsWrite, VolumeResource
 
-__all__ = ["Candidate", "Resolution", "capabilities", "resolve"]
+__all__ = ["Candidate", "Outcome", "Resolution", "capabilities", "resolve"]
 
 Source = Literal["server", "local"]
 
@@ -41,20 +45,72 @@ class Candidate:
     description: str = ""
 
 
-@dataclass
+Loader = Callable[[], Callable[..., Any]]
+
+
+def _explain(capability: str, resource_uri: str, prefer: str | None, candidates: tuple[Candidate, ...]) -> str:
+    head = f"{capability} for {resource_uri}"
+    if prefer:
+        head += f" (prefer={prefer!r})"
+    lines = [head + ":"]
+    if not candidates:
+        dist = KNOWN_SERVICES.get(capability)
+        lines.append("  no implementation is installed" + (f" (pip install {dist})" if dist else ""))
+    for c in candidates:
+        mark = "->" if c.taken else "  "
+        about = f" ({c.description})" if c.description else ""
+        lines.append(f"  {mark} {c.name} [{c.source}, priority {c.priority}]: {c.reason}{about}")
+    return "\n".join(lines)
+
+
+@dataclass(frozen=True)
+class Outcome:
+    """What running a :class:`Resolution` gave: the result, and which implementation answered.
+
+    Attributes:
+        value: the service's result.
+        implementation: the name of the implementation that answered (``"dvid-server"``, ``"zmesh"``).
+        source: ``"server"`` or ``"local"``.
+        declined: the candidates that declined this call before it was answered, each with its reason.
+        candidates: the whole chain for this call: the resolution's candidates with the hand-overs recorded.
+    """
+
+    value: Any
+    implementation: str
+    source: Source
+    declined: tuple[Candidate, ...] = ()
+    candidates: tuple[Candidate, ...] = field(default=(), repr=False)
+    capability: str = field(default="", repr=False)
+    resource_uri: str = field(default="", repr=False)
+
+    @property
+    def server_side(self) -> bool:
+        return self.source == "server"
+
+    def explain(self) -> str:
+        """The chain as it ran for this call: who declined and why, and who answered."""
+        return _explain(self.capability, self.resource_uri, None, self.candidates)
+
+
+@dataclass(frozen=True)
 class Resolution:
     """The outcome of :func:`resolve`: the chosen implementation (or none) and every candidate considered.
 
-    Call it to run the service: ``resolve("mesh", res)(ids=[1, 2])``.
+    It is a report and never changes. :meth:`run` runs the service and says who answered
+    (``resolve("mesh", res).run(ids=[1, 2]).implementation``); calling the Resolution returns the result alone
+    (``resolve("mesh", res)(ids=[1, 2])``).
     """
 
     capability: str
     resource_uri: str
-    candidates: list[Candidate]
+    candidates: tuple[Candidate, ...]
     prefer: str | None = None
-    _resource: Any = field(default=None, repr=False)
-    _loader: Callable[[], Callable[..., Any]] | None = field(default=None, repr=False)
-    _fits: list[tuple[int, Callable[[], Callable[..., Any]]]] = field(default_factory=list, repr=False)
+    _resource: Any = field(default=None, repr=False, compare=False)
+    _fits: tuple[tuple[int, Loader], ...] = field(default=(), repr=False, compare=False)
+
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "candidates", tuple(self.candidates))  # a list given by a caller is copied
+        object.__setattr__(self, "_fits", tuple(self._fits))
 
     @property
     def chosen(self) -> Candidate | None:
@@ -66,6 +122,7 @@ class Resolution:
 
     @property
     def implementation(self) -> str | None:
+        """The implementation chosen before any call; :attr:`Outcome.implementation` says who answered a call."""
         return self.chosen.name if self.chosen else None
 
     @property
@@ -78,49 +135,50 @@ class Resolution:
 
     def explain(self) -> str:
         """The whole chain, one candidate a line, with why each was taken or passed over."""
-        head = f"{self.capability} for {self.resource_uri}"
-        if self.prefer:
-            head += f" (prefer={self.prefer!r})"
-        lines = [head + ":"]
-        if not self.candidates:
-            dist = KNOWN_SERVICES.get(self.capability)
-            lines.append("  no implementation is installed" + (f" (pip install {dist})" if dist else ""))
-        for c in self.candidates:
-            mark = "->" if c.taken else "  "
-            about = f" ({c.description})" if c.description else ""
-            lines.append(f"  {mark} {c.name} [{c.source}, priority {c.priority}]: {c.reason}{about}")
-        return "\n".join(lines)
+        return _explain(self.capability, self.resource_uri, self.prefer, self.candidates)
 
-    def __call__(self, **params: Any) -> Any:
-        """Run the chosen implementation.
+    def run(self, **params: Any) -> Outcome:
+        """Run the chosen implementation; the :class:`Outcome` holds the result and who answered.
 
         Without an explicit ``prefer``, an implementation may decline at call time by raising
         :class:`CapabilityUnavailableError` (a server that stores meshes for some bodies only, or cannot cut a box):
-        the next candidate that fits runs instead, and ``candidates`` records the hand-over.
+        the next candidate that fits runs instead, and the Outcome records the hand-over. The Resolution itself is
+        left as it was, so concurrent and later calls each get their own account.
 
         Raises:
             ParameterError: the implementation about to run does not take one of ``params`` (see
                 :mod:`intern._parameters`); it is refused before it runs.
-            CapabilityUnavailableError: nothing fits, or the last candidate declined.
+            CapabilityUnavailableError: nothing fits, or the last candidate (or the preferred one) declined.
         """
-        if self._loader is None:
+        if not self._fits or self.chosen is None:
             raise CapabilityUnavailableError(self.explain())
+        candidates = list(self.candidates)  # this call's own account of the chain
+        declined: list[Candidate] = []
         for pos, (index, loader) in enumerate(self._fits):
             implementation = loader()
             # every implementation, server-side or local, answers a parameter it does not take the same way
             others = [(self.candidates[i].name, other) for i, other in self._fits if i != index]
             check_parameters(self.capability, self.candidates[index].name, implementation, params, others)
             try:
-                return implementation(self._resource, **params)
+                value = implementation(self._resource, **params)
             except CapabilityUnavailableError as exc:
                 if self.prefer is not None or pos + 1 == len(self._fits):
                     raise
                 nxt = self._fits[pos + 1][0]
-                declined = self.candidates[index]
-                self.candidates[index] = replace(declined, taken=False, reason=f"declined when called: {exc}")
-                self.candidates[nxt] = replace(self.candidates[nxt], taken=True,
-                                               reason=f"next that fits, after {declined.name} declined")
-        raise AssertionError("unreachable")
+                gave_up = candidates[index] = replace(candidates[index], taken=False,
+                                                      reason=f"declined when called: {exc}")
+                declined.append(gave_up)
+                candidates[nxt] = replace(candidates[nxt], taken=True,
+                                          reason=f"next that fits, after {gave_up.name} declined")
+                continue
+            answered = candidates[index]
+            return Outcome(value, answered.name, answered.source, tuple(declined), tuple(candidates),
+                           self.capability, self.resource_uri)
+        raise AssertionError("unreachable: the last candidate either answers or raises")
+
+    def __call__(self, **params: Any) -> Any:
+        """Run the service and return its result (:meth:`run` also says which implementation answered)."""
+        return self.run(**params).value
 
     def __repr__(self) -> str:
         where = "server" if self.server_side else "local" if self.available else "unavailable"
@@ -156,12 +214,12 @@ def resolve(capability: str, resource: Resource, prefer: str | None = None, *, s
     """
     resource = getattr(resource, "resource", resource)  # an Array stands for its resource
     candidates: list[Candidate] = []
-    chosen: Callable[[], Callable[..., Any]] | None = None
-    fits: list[tuple[int, Callable[[], Callable[..., Any]]]] = []  # every candidate that could run, in order
+    chosen: Loader | None = None
+    fits: list[tuple[int, Loader]] = []  # every candidate that could run, in order
     registry = get_registry()
 
     def consider(name: str, source: Source, priority: int, unmet: str | None, description: str,
-                 loader: Callable[[], Callable[..., Any]]) -> None:
+                 loader: Loader) -> None:
         nonlocal chosen
         if not unmet and (prefer is None or prefer == name or prefer == source):
             fits.append((len(candidates), loader))
@@ -193,7 +251,7 @@ def resolve(capability: str, resource: Resource, prefer: str | None = None, *, s
                  lambda spec=spec: load_reference(spec.implementation))
 
     uri = getattr(resource, "uri", repr(resource))
-    result = Resolution(capability, uri, candidates, prefer, resource, chosen, fits)
+    result = Resolution(capability, uri, tuple(candidates), prefer, resource, tuple(fits))
     if chosen is None and strict:
         if prefer not in (None, "server", "local") and not any(c.name == prefer for c in candidates):
             names = ", ".join(c.name for c in candidates) or "none"

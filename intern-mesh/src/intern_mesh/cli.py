@@ -78,13 +78,14 @@ def main(argv: Sequence[str] | None = None) -> int:
     with Progress(total=None, label="mesh") as bar:
         if "progress" in params:
             params["progress"] = bar.update
-        meshes = how(**params)
+        outcome = how.run(**params)  # says who answered, also when the server declined and a local mesher ran
+    meshes = outcome.value
     level = resource.metadata.scale(args.scale)
     whole = Box.from_shape(level.shape[-3:])
     out = write_meshes(meshes, args.output, format=args.format, provenance_fields={
-        "source": resource.uri, "box": box or whole, "scale": args.scale, "implementation": how.implementation,
+        "source": resource.uri, "box": box or whole, "scale": args.scale, "implementation": outcome.implementation,
         "parameters": {"ids": ids, "simplify": args.simplify, "format": args.format,
-                       "server_side": how.server_side}})
+                       "server_side": outcome.server_side}})
     print(f"wrote {len(meshes)} mesh{'es' if len(meshes) != 1 else ''} to {out} ({args.format}, by "
-          f"{how.implementation})")
+          f"{outcome.implementation})")
     return 0
