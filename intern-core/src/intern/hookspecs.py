@@ -17,9 +17,12 @@ The module implements any of the hooks below with :data:`hookimpl` and must stay
     def intern_schemes():
         return [SchemeSpec("mydb", "intern_mydriver._remote:MyRemote.from_uri", suffixes=(".mydb",))]
 
-Hooks are called with keyword arguments; an implementation may accept fewer arguments than its spec (pluggy's
-rule), so specs can grow without breaking plugins. Every hook here returns a list and the core concatenates the
-lists of all plugins. A hook name with the ``intern_`` prefix that is not specified here is an error at load time.
+Hooks are called the way pluggy calls them: each implementation receives, by name, the arguments of its spec that
+it names, and no others. An implementation may therefore accept fewer arguments than its spec (``intern_schemes()``
+above takes none), so a spec can gain arguments without breaking the plugins written before; naming an argument
+the spec does not have is an error when the plugin is registered. Every hook here returns a list and the core
+concatenates the lists of all plugins. A hook name with the ``intern_`` prefix that is not specified here is an
+error at load time.
 """
 
 from __future__ import annotations
@@ -92,30 +95,43 @@ class CommandSpec:
 
 
 class InternHookSpecs:
-    """The hooks, grouped by when the core calls them (all at registry load)."""
+    """The hooks, grouped by when the core calls them (all at registry load).
+
+    Arguments are passed by name; an implementation declares only those it uses (see the module docstring).
+    """
 
     @hookspec
-    def intern_schemes(self) -> list[SchemeSpec]:
+    def intern_schemes(self, intern_version: str) -> list[SchemeSpec]:
         """URI schemes this plugin serves.
+
+        Args:
+            intern_version: the version of the running intern-core (``"2.0.0"``), for a plugin that registers
+                differently for different cores. Like every hook argument, take it only if you need it.
 
         Returns:
             a list of :class:`SchemeSpec`. Two plugins claiming one scheme is an error naming both.
         """
 
     @hookspec
-    def intern_services(self) -> list[ServiceSpec]:
+    def intern_services(self, intern_version: str) -> list[ServiceSpec]:
         """Local implementations of services, for the resolver.
 
         Server-side implementations are not registered here: a Remote advertises them per resource through
         ``server_services(resource)`` (see :class:`intern.traits.ServerService`).
+
+        Args:
+            intern_version: as for :meth:`intern_schemes`.
 
         Returns:
             a list of :class:`ServiceSpec`.
         """
 
     @hookspec
-    def intern_cli_commands(self) -> list[CommandSpec]:
+    def intern_cli_commands(self, intern_version: str) -> list[CommandSpec]:
         """Subcommands this plugin adds to the ``intern`` CLI.
+
+        Args:
+            intern_version: as for :meth:`intern_schemes`.
 
         Returns:
             a list of :class:`CommandSpec`; a name the core or another plugin uses already is an error.

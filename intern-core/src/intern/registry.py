@@ -253,12 +253,28 @@ class Registry:
         return self._factories[scheme]
 
 
+def _hook_arguments() -> dict[str, Any]:
+    """The keyword arguments of the registry's hooks: every argument any spec in :mod:`intern.hookspecs` names."""
+    return {"intern_version": _core_version() or "0"}
+
+
 def _results(pm: pluggy.PluginManager, hook: str) -> dict[str, list[Any]]:
-    """Each plugin's answer to ``hook``, by plugin name (pluggy's own call would merge them anonymously)."""
+    """Each plugin's answer to ``hook``, by plugin name (pluggy's own call would merge them anonymously).
+
+    Each implementation is called as pluggy calls it: with the spec's arguments it names, by name, so a spec can
+    gain arguments without breaking the plugins written before (pluggy checked at registration that an
+    implementation names no argument its spec lacks).
+    """
+    caller = getattr(pm.hook, hook)
+    given = _hook_arguments()
+    spec_args = caller.spec.argnames if caller.spec is not None else ()
+    missing = [name for name in spec_args if name not in given]
+    if missing:  # the core's own mistake: a spec grew and the call was not taught the new argument
+        raise PluginError(f"the core calls {hook} without {', '.join(missing)}")
     out: dict[str, list[Any]] = {}
-    for impl in getattr(pm.hook, hook).get_hookimpls():
+    for impl in caller.get_hookimpls():
         try:
-            result = impl.function()
+            result = impl.function(*[given[name] for name in impl.argnames])
         except Exception as exc:
             raise PluginError(f"plugin {impl.plugin_name!r} failed in {hook}: {exc}") from exc
         out.setdefault(impl.plugin_name, []).extend(result or [])
