@@ -29,8 +29,10 @@ def test_malformed_uris(text):
 def test_uri_options_and_nested_urls():
     u = parse_uri("zarr:///data/em.zarr?mode=r&engine=zarr")
     assert (u.scheme, u.rest, u.options) == ("zarr", "/data/em.zarr", {"mode": "r", "engine": "zarr"})
-    inner = parse_uri("ZARR://s3://bucket/em.zarr?versionId=3")
-    assert (inner.scheme, inner.rest, inner.options) == ("zarr", "s3://bucket/em.zarr?versionId=3", {})
+    inner = parse_uri("ZARR://s3://bucket/em.zarr?mode=r")
+    assert (inner.scheme, inner.rest, inner.options) == ("zarr", "s3://bucket/em.zarr", {"mode": "r"})
+    web = parse_uri("zarr://https://host/em.zarr?X-Amz-Signature=ab")  # a web server's query stays its own
+    assert (web.rest, web.options) == ("https://host/em.zarr?X-Amz-Signature=ab", {})
     with pytest.raises(errors.InvalidURIError):
         parse_uri("mem://x?=&&")
 

@@ -236,5 +236,5 @@ def test_chunk_cache_never_serves_stale_voxels(tmp_path: Path) -> None:
     np.testing.assert_array_equal(uncached[...], expected)
     with pytest.raises(intern.errors.InvalidURIError, match="cache_bytes"):
         intern.array(f"zarr://{tmp_path}/fresh.zarr?cache_bytes=lots")
-    with pytest.raises(TypeError, match="colour"):
+    with pytest.raises(intern.errors.InvalidURIError, match="colour"):
         intern.array(f"zarr://{tmp_path}/fresh.zarr", colour="red")

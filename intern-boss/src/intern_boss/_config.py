@@ -29,6 +29,7 @@ from typing import Any
 
 from intern import config
 from intern.errors import ConfigError
+from intern.options import parse_bool
 
 from ._wire import BLOSC, CUBOID, NPYGZ
 
@@ -119,14 +120,7 @@ def _parse(key: str, value: Any) -> Any:
                 raise ValueError
             return number
         if key == "send_zeros":
-            if isinstance(value, bool):
-                return value
-            text = str(value).strip().lower()
-            if text in ("1", "true", "yes", "on"):
-                return True
-            if text in ("0", "false", "no", "off"):
-                return False
-            raise ValueError
+            return parse_bool(value, key)  # spelt as every boolean option and setting is
         if key == "format":
             text = str(value).strip().lower()
             formats = {"blosc": BLOSC, BLOSC: BLOSC, "npygz": NPYGZ, NPYGZ: NPYGZ}
@@ -140,7 +134,7 @@ def _parse(key: str, value: Any) -> Any:
         hints = {
             "block": "three whole multiples of the cuboid 16,512,512 as Z,Y,X",
             "format": "blosc or npygz",
-            "send_zeros": "true or false",
+            "send_zeros": "1/0, true/false, yes/no or on/off",
             "retries": "a whole number >= 0",
         }
         raise ConfigError(f"{where} is invalid: use {hints.get(key, 'a positive number of seconds')}") from None

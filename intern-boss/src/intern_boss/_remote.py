@@ -13,13 +13,14 @@ or :class:`BossExperiment` above it. The remote itself has the whole project API
 
 from __future__ import annotations
 
-import threading
 from collections.abc import Iterable, Mapping
 from typing import Any, ClassVar
 from urllib.parse import urlsplit
 
 from intern.errors import AlreadyExistsError, InvalidURIError, MetadataError, NotFoundError
 from intern.metadata import VolumeMetadata
+from intern.options import INTS, Option, OptionSet
+from intern.registry import shared_remote
 from intern.uri import URI
 
 from ._api import BossAPI, split_path
@@ -30,6 +31,23 @@ from ._volume import BossChannel
 __all__ = ["BossCollection", "BossExperiment", "BossRemote"]
 
 _UNITS_NM = "nanometers"
+
+#: what ``open`` and ``create`` take; the core parses them (query strings included) before the remote sees them
+OPTIONS = OptionSet(
+    "bossdb",
+    Option("mode", str, "a", choices=("r", "r+", "a"), help="'r' refuses writes; 'a' allows them"),
+    Option("token", str, None, help="the token for this server (over the configuration)"),
+    Option("access_mode", str, None, choices=("cache", "no-cache", "raw"), help="sent with every read"),
+    Option("timeout", float, 120.0, help="seconds to wait for an answer (each request)"),
+    Option("connect_timeout", float, 10.0, help="seconds to wait for a connection"),
+    Option("retries", int, 5, help="further tries after a dropped connection, a timeout, a 5xx or a 429"),
+    Option("backoff", float, 0.5, help="first wait between tries, in seconds"),
+    Option("block", INTS, (16, 512, 512), help="the request size Z,Y,X: multiples of the 16x512x512 cuboid"),
+    Option("send_zeros", bool, True, help="whether uploads send all-zero blocks"),
+    Option("format", str, "blosc", help="'blosc' or 'npygz' bodies"),
+    Option("description", str, "", creation_only=True, help="the description of what create makes"),
+    Option("coord_frame", str, None, creation_only=True, help="the coordinate frame's name (default COLL_EXP)"),
+)
 
 
 class _Node:
@@ -82,8 +100,7 @@ class BossRemote:
     """
 
     scheme: ClassVar[str] = "bossdb"
-    _instances: ClassVar[dict[tuple[Any, ...], BossRemote]] = {}
-    _instances_lock: ClassVar[threading.Lock] = threading.Lock()
+    declared_options: ClassVar[OptionSet] = OPTIONS
 
     def __init__(self, *, project: Endpoint, metadata: Endpoint | None = None, volume: Endpoint | None = None,
                  qualified: bool = False, options: ClientOptions | None = None) -> None:
@@ -109,11 +126,9 @@ class BossRemote:
         else:
             endpoints, qualified, path = configured_endpoints(), False, rest
         options = ClientOptions.from_config()
+        # one remote (one connection pool) per set of endpoints, tokens and client options
         key = (endpoints["project"], endpoints["metadata"], endpoints["volume"], qualified, options)
-        with cls._instances_lock:
-            remote = cls._instances.get(key)
-            if remote is None:
-                remote = cls._instances[key] = cls(qualified=qualified, options=options, **endpoints)
+        remote = shared_remote(cls.scheme, key, lambda: cls(qualified=qualified, options=options, **endpoints))
         return remote, path.strip("/")
 
     def uri_for(self, path: str) -> str:
@@ -162,9 +177,7 @@ class BossRemote:
                                 f"{', '.join(sorted(options))}")
             cls = BossCollection if len(parts) == 1 else BossExperiment
             return cls(self, key, self.api.get(key))
-        mode = str(options.pop("mode", "a"))
-        if mode not in ("r", "r+", "a"):
-            raise InvalidURIError(f"mode={mode!r}: use 'r' (read-only) or 'a' (read and write)")
+        mode = str(options.pop("mode", "a"))  # the core checked it against OPTIONS
         access_mode = options.pop("access_mode", None)
         if options:
             raise TypeError(f"unknown option(s) for bossdb:// open: {', '.join(sorted(options))}")
@@ -187,12 +200,8 @@ class BossRemote:
             return Endpoint(e.protocol, e.host, str(token)) if token is not None else e
 
         key = (swap(api.project), swap(api.meta), swap(api.volume), self._qualified, client)
-        with self._instances_lock:
-            remote = self._instances.get(key)
-            if remote is None:
-                remote = self._instances[key] = BossRemote(project=key[0], metadata=key[1], volume=key[2],
-                                                           qualified=self._qualified, options=client)
-        return remote
+        return shared_remote(self.scheme, key, lambda: BossRemote(project=key[0], metadata=key[1], volume=key[2],
+                                                                  qualified=self._qualified, options=client))
 
     def ls(self, path: str = "") -> list[str]:
         """Collections (``""``), experiments (``"COLL"``), channels (``"COLL/EXP"``); nothing below a channel."""

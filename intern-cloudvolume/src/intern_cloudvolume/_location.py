@@ -22,7 +22,7 @@ from typing import Any
 
 from intern import config
 
-__all__ = ["Location", "split_options"]
+__all__ = ["Location"]
 
 _URL = re.compile(r"^([A-Za-z][A-Za-z0-9+.\-]*)://")
 #: protocols cloud-files reaches; anything else is refused with a list of these
@@ -172,17 +172,3 @@ def _s3_secrets(settings: dict[str, str]) -> dict[str, str] | None:
     if region:
         secrets["AWS_DEFAULT_REGION"] = region
     return secrets
-
-
-def split_options(path: str, options: dict[str, Any]) -> str:
-    """Move intern's options out of the query of a non-HTTP URL into ``options`` (explicit options win).
-
-    The core leaves the query on a rest that is itself a URL; an ``http(s)`` query belongs to the server.
-    """
-    from urllib.parse import parse_qsl
-
-    if "?" in path and not path.lower().startswith(("http://", "https://")):
-        path, _, query = path.partition("?")
-        for key, value in parse_qsl(query, keep_blank_values=True):
-            options.setdefault(key, value)
-    return path

@@ -7,7 +7,6 @@ volumes and advertises, per volume, the meshes and skeletons its ``info`` says a
 from __future__ import annotations
 
 import json
-import threading
 from collections.abc import Callable, Mapping
 from typing import Any, ClassVar
 
@@ -20,19 +19,31 @@ from intern.errors import (
     ReadOnlyError,
 )
 from intern.metadata import VolumeMetadata
+from intern.options import Option, OptionSet
+from intern.registry import shared_remote
 from intern.uri import URI
 
 from ._errors import translating
 from ._info import info_from_metadata
-from ._location import Location, split_options
+from ._location import Location
 from ._volume import MODES, PrecomputedVolume, compress_option, volume_uri
 
-__all__ = ["PrecomputedRemote"]
+__all__ = ["OPTIONS", "PrecomputedRemote"]
+
+#: what ``open`` and ``create`` take; the core parses them (query strings included) before the remote sees them
+OPTIONS = OptionSet(
+    "precomputed",
+    Option("mode", str, "r+", choices=MODES, help="'r' read-only; 'r+' or 'a' read and write ('r' for http(s))"),
+    Option("fill_missing", bool, True, help="chunks never written read as zeros; false makes them a NotFoundError"),
+    Option("compress", object, None, help="how written chunks are compressed: 'gzip', 'br', 'zstd' or 'none'"),
+    Option("encoding", str, "raw", creation_only=True,
+           help="'raw', 'compressed_segmentation' (uint32/uint64), 'jpeg' or 'png' (uint8), for every scale"),
+)
 
 
 def _mode(options: dict[str, Any], location: Location) -> str:
     mode = str(options.pop("mode", "r" if location.read_only_protocol else "r+"))
-    if mode not in MODES:
+    if mode not in MODES:  # the core checks URIs and intern.open's keywords; this guards direct calls
         raise InvalidURIError(f"mode={mode!r}: use 'r' (read-only), 'r+' or 'a' (read and write)")
     return mode
 
@@ -41,8 +52,7 @@ class PrecomputedRemote:
     """Precomputed volumes reached by one protocol (``file``, ``gs``, ``s3``, ``http``, ``https``)."""
 
     scheme: ClassVar[str] = "precomputed"
-    _instances: ClassVar[dict[tuple[str, str | None], PrecomputedRemote]] = {}
-    _instances_lock: ClassVar[threading.Lock] = threading.Lock()
+    declared_options: ClassVar[OptionSet] = OPTIONS
 
     def __init__(self, protocol: str, endpoint: str | None = None) -> None:
         self.protocol = protocol
@@ -50,21 +60,18 @@ class PrecomputedRemote:
 
     @classmethod
     def from_uri(cls, uri: URI) -> tuple[PrecomputedRemote, str]:
-        """The remote for ``precomputed://URL`` and the URL (with any query) inside it."""
+        """The remote for ``precomputed://URL`` and the URL inside it (the core has split intern's options off)."""
         try:
-            location = Location.parse(split_options(uri.rest, {}))
+            location = Location.parse(uri.rest)
         except ValueError as exc:
             raise InvalidURIError(f"{uri}: {exc}") from None
-        with cls._instances_lock:
-            key = (location.protocol, location.endpoint)
-            remote = cls._instances.setdefault(key, cls(*key))
-        # the core passes a bare path's query to open() itself; a URL keeps its query in the path, read by open()
-        return remote, uri.rest
+        key = (location.protocol, location.endpoint)  # one remote per protocol and S3 endpoint
+        return shared_remote(cls.scheme, key, lambda: cls(*key)), uri.rest
 
     @staticmethod
     def _location(path: str, options: dict[str, Any]) -> Location:
         try:
-            return Location.parse(split_options(path, options))
+            return Location.parse(path)
         except ValueError as exc:
             raise InvalidURIError(f"precomputed://{path}: {exc}") from None
 
@@ -79,7 +86,6 @@ class PrecomputedRemote:
             compress: how written chunks are compressed: ``"gzip"``, ``"br"``, ``"zstd"``, ``"none"``. By default
                 none on local disks (a ``.gz`` file is a cloud-volume convention TensorStore and static file servers
                 do not follow) and, on object stores, gzip for raw and compressed_segmentation (cloud-volume's rule).
-            encoding: accepted so that the URI that created a volume opens it; must be the stored encoding.
 
         Raises:
             NotFoundError: there is no ``info`` at ``path``.
@@ -90,17 +96,13 @@ class PrecomputedRemote:
         mode = _mode(options, location)
         fill_missing = options.pop("fill_missing", True)
         compress = compress_option(options.pop("compress", None))
-        encoding = options.pop("encoding", None)  # a creation option; a URI that created the volume opens it too
         if options:
             raise ParameterError(f"unknown option(s) for precomputed:// open: {', '.join(sorted(options))}")
         with translating(volume_uri(location, mode=mode)):
             info = self._info(location)
             if info is None:
                 raise NotFoundError(f"{volume_uri(location)} does not exist (no info file there)")
-            volume = PrecomputedVolume(self, location, info, mode=mode, fill_missing=fill_missing, compress=compress)
-        if encoding is not None and encoding != volume.levels[0].encoding:
-            raise MetadataError(f"{volume.uri} is stored as {volume.levels[0].encoding}, not {encoding}")
-        return volume
+            return PrecomputedVolume(self, location, info, mode=mode, fill_missing=fill_missing, compress=compress)
 
     def ls(self, path: str = "") -> list[str]:
         """Entries of a directory (or key prefix); nothing for a volume, whose scales are ``scale=`` levels."""
@@ -131,7 +133,6 @@ class PrecomputedRemote:
         location = self._location(path, options)
         mode = _mode(options, location)
         fill_missing = options.pop("fill_missing", True)
-        encoding = str(options.pop("encoding", encoding))  # also from the URL's query
         compress = compress_option(options.pop("compress", compress))
         if options:
             raise ParameterError(f"unknown option(s) for precomputed:// create: {', '.join(sorted(options))}")

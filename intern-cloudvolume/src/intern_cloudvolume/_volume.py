@@ -26,6 +26,7 @@ from intern.box import Box
 from intern.errors import InvalidURIError, MetadataError, NotFoundError, ReadOnlyError
 from intern.files import write_atomic
 from intern.metadata import VolumeMetadata
+from intern.options import parse_bool
 from intern.traits import LevelStorage
 
 from ._cseg import layout_fault
@@ -47,30 +48,18 @@ def compress_option(value: Any) -> str | bool | None:
     """``compress=`` as cloud-files takes it: ``None`` (the encoding's default), ``False``, or a method name."""
     if value is None or value is False or value in _COMPRESSORS:
         return value
-    if value is True:
-        return "gzip"
     text = str(value).strip().lower()
     if text in ("", "default"):
         return None
-    if text in ("none", "false", "no", "off", "0"):
-        return False
-    if text in ("true", "yes", "on", "1"):
-        return "gzip"
     if text in _COMPRESSORS:
         return text
-    raise InvalidURIError(f"compress={value!r}: use 'gzip', 'br', 'zstd', 'none', or leave it out for the "
-                          "encoding's default (gzip for raw and compressed_segmentation)")
-
-
-def _flag(value: Any, name: str) -> bool:
-    if isinstance(value, bool):
-        return value
-    text = str(value).strip().lower()
-    if text in ("1", "true", "yes", "on"):
-        return True
-    if text in ("0", "false", "no", "off"):
+    if text == "none":
         return False
-    raise InvalidURIError(f"{name}={value!r} is not true or false")
+    try:  # yes or no, spelt as every boolean option is (intern.options)
+        return "gzip" if parse_bool(value, "compress") else False
+    except InvalidURIError:
+        raise InvalidURIError(f"compress={value!r}: use 'gzip', 'br', 'zstd', 'none', or leave it out for the "
+                              "encoding's default (gzip for raw and compressed_segmentation)") from None
 
 
 def volume_uri(location: Location, *, mode: str = "r+", fill_missing: bool = True) -> str:
@@ -101,7 +90,7 @@ class PrecomputedVolume:
         self._remote = remote
         self._location = location
         self._mode = mode
-        self._fill_missing = _flag(fill_missing, "fill_missing")
+        self._fill_missing = parse_bool(fill_missing, "fill_missing")
         self._compress = compress_option(compress)
         # what is wrong with the metadata is wrong in the info file: messages name it
         where = (location.local_path if location.is_local else location.url) + "/info"

@@ -11,6 +11,7 @@ from pydantic import ValidationError
 from ._array import Array
 from .errors import AlreadyExistsError, InvalidURIError, MetadataError, NotFoundError
 from .metadata import VolumeKind, VolumeMetadata
+from .options import split_options
 from .registry import get_registry
 from .traits import Resource, SupportsCreate, VolumeResource
 from .uri import URI, parse_uri
@@ -38,13 +39,16 @@ def remote_for(uri: str | URI) -> tuple[Any, str, URI]:
 def open(uri: str | URI, **options: Any) -> Resource:  # noqa: A001 - mirrors builtins.open on purpose
     """The resource a URI names (a volume, a group, a collection...).
 
-    Options from the URI's query string and ``options`` go to the driver (``mode="r"``, ``version=...``).
+    Options from the URI's query string and ``options`` go to the driver (``mode="r"``, ``version=...``), parsed
+    by the options it declares (:mod:`intern.options`); ``options`` win over the query. Creation options in the
+    query (a chunk shape, a compression) are checked and left out, so the URI that created a volume opens it.
 
     Raises:
-        InvalidURIError, DriverNotInstalledError, NotFoundError: as their names say; messages say what to do.
+        InvalidURIError: the URI does not parse, or an option is unknown or has a value the driver does not take.
+        DriverNotInstalledError, NotFoundError: as their names say; messages say what to do.
     """
     remote, path, parsed = remote_for(uri)
-    return remote.open(path, **{**parsed.options, **options})
+    return remote.open(path, **split_options(remote, parsed.options, options, create=False))
 
 
 def ls(uri: str | URI) -> list[str]:
@@ -144,18 +148,32 @@ def create(
 def create_like(uri: str | URI, metadata: VolumeMetadata, *, exist_ok: bool = False, **options: Any) -> Array:
     """Make a new volume with exactly ``metadata`` (every level's shape and chunks), as copies of a volume need.
 
+    The driver receives every option of the URI's query and of ``options`` (creation options included), parsed by
+    the options it declares. With ``exist_ok``, what is there must be a volume of the same shape and dtype: that
+    check is made here, once, for every driver (a driver's ``create`` returns what it found).
+
     Raises:
-        AlreadyExistsError: there is something at ``uri`` (with ``exist_ok``: something of another shape or dtype).
+        AlreadyExistsError: there is something at ``uri`` (with ``exist_ok``: something that is not a volume, or a
+            volume of another shape or dtype).
     """
     remote, path, parsed = remote_for(uri)
     if not isinstance(remote, SupportsCreate):
         raise InvalidURIError(f"the {parsed.scheme}:// driver cannot create volumes")
-    resource = remote.create(path, metadata, exist_ok=exist_ok, **{**parsed.options, **options})
-    have = resource.metadata
-    if exist_ok and (have.shape != metadata.shape or have.dtype != metadata.dtype):
-        raise AlreadyExistsError(f"{parsed} exists as {have.dtype}{list(have.shape)}, not the "
-                                 f"{metadata.dtype}{list(metadata.shape)} asked for")
+    resource = remote.create(path, metadata, exist_ok=exist_ok,
+                             **split_options(remote, parsed.options, options, create=True))
+    if exist_ok:
+        _check_same(resource, metadata, parsed)
     return Array(resource)
+
+
+def _check_same(resource: Any, metadata: VolumeMetadata, where: URI) -> None:
+    """The one ``exist_ok`` check: what ``create`` found is a volume of the requested shape and dtype."""
+    if not isinstance(resource, VolumeResource):
+        raise AlreadyExistsError(f"{where} exists and is not a volume (intern.ls lists what is in it)")
+    have = resource.metadata
+    if have.shape != metadata.shape or have.dtype != metadata.dtype:
+        raise AlreadyExistsError(f"{where} exists as {have.dtype}{list(have.shape)}, not the "
+                                 f"{metadata.dtype}{list(metadata.shape)} asked for")
 
 
 def _pydantic_message(exc: ValidationError) -> str:

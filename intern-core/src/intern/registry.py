@@ -4,6 +4,10 @@ Plugins are found through the ``intern`` entry-point group and loaded with plugg
 Loading a plugin imports only its light plugin module; the dotted references it registers are imported on first
 use by :func:`load_reference`. The registry is built once per process, on first use, and can be rebuilt with
 :func:`reload` (tests, notebooks after ``pip install``).
+
+The registry also holds the process's Remotes: a driver's factory asks :func:`shared_remote` for the remote that
+serves a key of its choosing (a host, a protocol, a token), so every URI naming one server shares one connection
+pool, and :func:`reload` starts again with none.
 """
 
 from __future__ import annotations
@@ -11,10 +15,10 @@ from __future__ import annotations
 import importlib
 import threading
 import warnings
-from collections.abc import Mapping
+from collections.abc import Callable, Hashable, Mapping
 from dataclasses import dataclass
 from types import MappingProxyType, ModuleType
-from typing import Any
+from typing import Any, TypeVar
 
 import pluggy
 
@@ -31,7 +35,10 @@ __all__ = [
     "plugins",
     "register",
     "reload",
+    "shared_remote",
 ]
+
+R = TypeVar("R")
 
 #: schemes and services of the project's own distributions, for the install hint when one is missing
 KNOWN_SCHEMES: Mapping[str, str] = MappingProxyType({
@@ -98,6 +105,9 @@ class Registry:
         self._pm.register(_builtin, name="core")
         self._dists: dict[int, Any] = {}
         self._broken: list[PluginInfo] = []
+        # the process's remotes, by (scheme, the driver's key); _remotes_lock protects every read and write of it
+        self._remotes: dict[tuple[str, Hashable], Any] = {}
+        self._remotes_lock = threading.RLock()
         if entry_points:
             self._load_entry_points()
         self._collect()
@@ -188,6 +198,24 @@ class Registry:
         self._commands = commands
         self._infos = tuple(infos) + tuple(self._broken)
         self._factories: dict[str, Any] = {}
+
+    # -- remotes ------------------------------------------------------------------------------------------------
+    def remote(self, scheme: str, key: Hashable, make: Callable[[], R]) -> R:
+        """The remote of ``scheme`` that ``key`` identifies, made by ``make()`` the first time it is asked for.
+
+        ``make`` runs under the table's lock, so two threads asking at once get one remote; it should only build the
+        object (no network I/O). It may itself ask for another remote (the lock is re-entrant).
+        """
+        with self._remotes_lock:
+            found = self._remotes.get((scheme, key))
+            if found is None:
+                found = self._remotes[(scheme, key)] = make()
+            return found  # type: ignore[no-any-return]
+
+    def remotes(self) -> tuple[Any, ...]:
+        """Every remote made so far in this registry (for diagnostics and tests)."""
+        with self._remotes_lock:
+            return tuple(self._remotes.values())
 
     # -- queries ------------------------------------------------------------------------------------------------
     @property
@@ -302,12 +330,30 @@ def get_registry() -> Registry:
 
 
 def reload() -> Registry:
-    """Forget the loaded plugins and find them again (after installing one into a running process)."""
+    """Forget the loaded plugins and the remotes made so far, and find the plugins again.
+
+    After installing a plugin into a running process, or changing the configuration a remote read when it was made
+    (a host, a token): the next URI of every scheme makes a fresh remote. Resources opened before keep working with
+    the remote they were opened on.
+    """
     global _registry
     with _lock:
         importlib.invalidate_caches()
         _registry = Registry()
     return _registry
+
+
+def shared_remote(scheme: str, key: Hashable, make: Callable[[], R]) -> R:
+    """The process's remote of ``scheme`` for ``key``, made by ``make()`` on first use (see :meth:`Registry.remote`).
+
+    A driver's factory calls it with whatever identifies one of its remotes (the host and port of a server, a
+    protocol and endpoint, a token); :func:`reload` forgets every remote, so the next URI makes a fresh one.
+
+    >>> from intern.registry import shared_remote
+    >>> shared_remote("doc", ("host", 1), dict) is shared_remote("doc", ("host", 1), dict)
+    True
+    """
+    return get_registry().remote(scheme, key, make)
 
 
 def register(plugin: ModuleType | object, name: str | None = None) -> None:

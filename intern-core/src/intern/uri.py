@@ -5,10 +5,11 @@ An intern URI is ``SCHEME://REST``. The scheme picks the driver; what ``REST`` m
 ``bossdb://coll/exp/chan``). A plain path with no scheme is given to the driver that claims its suffix
 (``/data/em.zarr`` is ``zarr:///data/em.zarr``); see :func:`intern.registry.scheme_for_path`.
 
-The query string (``?key=value&...``) is split off only where the rest is not itself a URL, and its values become
-keyword options of ``open``: ``zarr:///data/em.zarr?mode=r``. Where the rest is a URL (``zarr://s3://b/em.zarr?x=1``)
-the query may belong to that URL's own service, so the core leaves it in ``rest`` and the driver decides; pass
-intern's options as keyword arguments there (``intern.array("zarr://s3://b/em.zarr", mode="r")``).
+The query string (``?key=value&...``) is split off here, once, and its values become options of ``open`` and
+``create``, parsed by the options the driver declares (:mod:`intern.options`): ``zarr:///data/em.zarr?mode=r``,
+``zarr://s3://bucket/em.zarr?mode=r``. The one exception is a rest that is an ``http://`` or ``https://`` URL: its
+query belongs to the web server (a signed URL, a token), so it stays in ``rest``; pass intern's options as keyword
+arguments there (``intern.array("zarr://https://host/em.zarr", mode="r")``).
 """
 
 from __future__ import annotations
@@ -67,8 +68,8 @@ def parse_uri(text: str, *, default_scheme: str | None = None) -> URI:
         return URI(default_scheme, text)
     scheme, rest = m.group(1).lower(), m.group(2)
     options: dict[str, str] = {}
-    # a rest that is itself a URL (zarr://s3://...?x) keeps its query for the inner URL's owner
-    if "?" in rest and "://" not in rest:
+    # an http(s) URL's query is the web server's (signed URLs, tokens); every other query is intern's options
+    if "?" in rest and not rest[:8].lower().startswith(("http://", "https://")):
         rest, _, query = rest.partition("?")
         try:
             options = dict(parse_qsl(query, keep_blank_values=True, strict_parsing=True))

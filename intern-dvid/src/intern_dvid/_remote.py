@@ -8,6 +8,7 @@ data instances), and a data instance (a volume, or a keyvalue store). Options, f
 - ``supervoxels``: ``true`` reads a labelmap's supervoxels instead of its bodies.
 - ``throttle``: ``true`` asks DVID to queue heavy requests (it answers 503 when busy; intern retries).
 - ``mode``: ``r`` opens read-only.
+- ``typename`` and ``storage_compression`` (creation only): the DVID type and how DVID stores blocks.
 
 The ``[dvid]`` configuration section (``[dvid+https]`` for TLS) holds the same keys as defaults, and ``timeout``,
 ``connect_timeout``, ``retries``, ``backoff`` for the HTTP client.
@@ -16,7 +17,6 @@ The ``[dvid]`` configuration section (``[dvid+https]`` for TLS) holds the same k
 from __future__ import annotations
 
 import json
-import threading
 from dataclasses import dataclass
 from typing import Any, ClassVar
 from urllib.parse import urlencode, urlsplit
@@ -24,6 +24,8 @@ from urllib.parse import urlencode, urlsplit
 from intern import config
 from intern.errors import AlreadyExistsError, InvalidURIError, MetadataError, NotFoundError, ParameterError
 from intern.metadata import VolumeMetadata
+from intern.options import Option, OptionSet
+from intern.registry import shared_remote
 from intern.uri import URI
 
 from ._http import DvidHTTP, HTTPSettings
@@ -40,21 +42,23 @@ from ._layout import (
 from ._versions import Dag, DvidNode
 from ._volume import DvidVolume
 
-__all__ = ["DvidRemote", "Options"]
+__all__ = ["OPTIONS", "DvidRemote", "Options"]
 
 _SCHEMES = {"dvid": "http", "dvid+https": "https"}
 _COMPRESSIONS = ("lz4", "gzip", "none")
+_CONFIGURABLE = ("compression", "supervoxels", "throttle")  # options the [dvid] section may default
 
-
-def _flag(value: Any, what: str) -> bool:
-    if isinstance(value, bool):
-        return value
-    text = str(value).strip().lower()
-    if text in ("true", "1", "yes", "on"):
-        return True
-    if text in ("false", "0", "no", "off", ""):
-        return False
-    raise InvalidURIError(f"{what}={value!r}: use true or false")
+#: what ``open`` and ``create`` take; the core parses them (query strings included) before the remote sees them
+OPTIONS = OptionSet(
+    "dvid",
+    Option("compression", str, "lz4", choices=_COMPRESSIONS, help="how label voxels travel (grayscale: raw)"),
+    Option("supervoxels", bool, False, help="read a labelmap's supervoxels instead of its bodies"),
+    Option("throttle", bool, False, help="ask DVID to queue heavy requests"),
+    Option("mode", str, "a", choices=("r", "r+", "a"), help="'r' opens read-only"),
+    Option("typename", str, None, creation_only=True, help="the DVID type (default uint8blk for uint8, labelmap)"),
+    Option("storage_compression", str, None, creation_only=True,
+           help="how DVID stores blocks (its Compression setting; DVID's default when not given)"),
+)
 
 
 def _check_server(uri: URI, host: str) -> None:
@@ -87,19 +91,15 @@ class Options:
 
     @classmethod
     def parse(cls, options: dict[str, Any], defaults: dict[str, str]) -> Options:
-        merged = {**{k: v for k, v in defaults.items() if k in ("compression", "supervoxels", "throttle")}, **options}
-        compression = str(merged.pop("compression", "lz4")).lower()
-        if compression not in _COMPRESSIONS:
-            raise InvalidURIError(f"compression={compression!r}: use one of {', '.join(_COMPRESSIONS)}")
-        mode = str(merged.pop("mode", "a"))
-        if mode not in ("r", "r+", "a"):
-            raise InvalidURIError(f"mode={mode!r}: use 'r' (read-only) or 'a' (read and write)")
-        made = cls(compression=compression, supervoxels=_flag(merged.pop("supervoxels", False), "supervoxels"),
-                   throttle=_flag(merged.pop("throttle", False), "throttle"), read_only=mode == "r")
-        if merged:
-            raise ParameterError(f"unknown option(s) for dvid:// open: {', '.join(sorted(merged))} (known: compression, "
-                            "supervoxels, throttle, mode)")
-        return made
+        """The options of an open, over the ``[dvid]`` section's defaults, which are text spelt as in a URI's query
+        and read by the same parser."""
+        configured = {k: v for k, v in defaults.items() if k in _CONFIGURABLE and str(v).strip()}
+        merged = OPTIONS.parse({**configured, **options})
+        misplaced = sorted(k for k in merged if OPTIONS[k].creation_only)
+        if misplaced:
+            raise InvalidURIError(f"dvid:// option(s) {', '.join(misplaced)} apply when a volume is created only")
+        return cls(compression=merged.get("compression", "lz4"), supervoxels=merged.get("supervoxels", False),
+                   throttle=merged.get("throttle", False), read_only=merged.get("mode", "a") == "r")
 
     def query(self) -> str:
         """The URI query that reopens with these options (empty for the defaults)."""
@@ -119,8 +119,7 @@ class DvidRemote:
     """One DVID server, reached over a pooled HTTP session. One instance per scheme and host in a process."""
 
     scheme: ClassVar[str] = "dvid"
-    _instances: ClassVar[dict[tuple[str, str], DvidRemote]] = {}
-    _lock: ClassVar[threading.Lock] = threading.Lock()
+    declared_options: ClassVar[OptionSet] = OPTIONS
 
     def __init__(self, scheme: str, host: str) -> None:
         self.scheme = scheme  # type: ignore[misc]
@@ -142,11 +141,7 @@ class DvidRemote:
         if path.startswith("/"):
             raise InvalidURIError(f"{uri} names no version: write dvid://HOST:PORT/UUID/INSTANCE (intern.ls "
                                   f"'{uri.scheme}://{host}' lists the repos)")
-        with cls._lock:
-            remote = cls._instances.get((uri.scheme, host))
-            if remote is None:
-                remote = cls._instances[(uri.scheme, host)] = cls(uri.scheme, host)
-        return remote, path.strip("/")
+        return shared_remote(uri.scheme, host, lambda: cls(uri.scheme, host)), path.strip("/")
 
     # -- the Remote protocol --------------------------------------------------------------------------------------
     def open(self, path: str, **options: Any) -> DvidVolume | DvidNode | DvidKeyValue:
@@ -184,12 +179,13 @@ class DvidRemote:
         return (1,) * (len(shape) - 3) + (edge, edge, edge)
 
     def create(self, path: str, metadata: VolumeMetadata, *, exist_ok: bool = False, typename: str | None = None,
-               compression: str | None = None, **options: Any) -> DvidVolume:
+               storage_compression: str | None = None, **options: Any) -> DvidVolume:
         """Make the data instance(s) of a new volume at a node, empty, and return it.
 
         Args:
             typename: the DVID type; by default ``uint8blk`` for uint8 and ``labelmap`` for uint64.
-            compression: how DVID stores blocks (its ``Compression`` setting); DVID's default when None.
+            storage_compression: how DVID stores blocks (its ``Compression`` setting); DVID's default when None.
+                (``compression`` is how voxels travel, an option of :meth:`open`.)
             options: the options of :meth:`open` for the returned volume.
 
         Raises:
@@ -209,7 +205,7 @@ class DvidRemote:
             return self.volume(node, name, Options.parse(dict(options), self.settings))
         node.check_writable()
         typename = choose_type(metadata, typename, where)
-        configs = creation_configs(name, metadata, typename, compression=compression, where=where)
+        configs = creation_configs(name, metadata, typename, compression=storage_compression, where=where)
         taken = [c["dataname"] for c in configs if c["dataname"] in instances]
         if taken:
             raise AlreadyExistsError(f"{where}: the pyramid's instance(s) {', '.join(taken)} exist already")

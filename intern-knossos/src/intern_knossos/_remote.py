@@ -19,6 +19,8 @@ from typing import Any, ClassVar
 
 from intern.errors import AlreadyExistsError, InvalidURIError, MetadataError, NotFoundError
 from intern.metadata import VolumeMetadata
+from intern.options import Option, OptionSet
+from intern.registry import shared_remote
 from intern.uri import URI
 
 from ._config import (
@@ -39,6 +41,18 @@ __all__ = ["KnossosRemote"]
 
 _MODES = ("r", "r+", "a")
 _NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9._-]*")
+
+#: what ``open`` and ``create`` take; intern's core parses them (query strings included) before the remote sees them
+OPTIONS = OptionSet(
+    "knossos",
+    Option("mode", str, "a", choices=_MODES, help="'r' read-only; 'a' or 'r+' read and write"),
+    Option("extension", str, None, help="the layer with these cubes ('.png'); what create writes"),
+    Option("name", str, None, creation_only=True, help="the experiment name in cube file names"),
+    Option("description", str, "", creation_only=True, help="the configuration's Description"),
+)
+
+# adding a layer rewrites a configuration file: one lock for the process, whichever remote object does it
+_CONFIG_LOCK = threading.Lock()
 
 
 def _check_name(name: str) -> str:
@@ -118,19 +132,13 @@ class KnossosRemote:
     """KNOSSOS datasets on the local file system (one shared, stateless instance per process)."""
 
     scheme: ClassVar[str] = "knossos"
-    _instance: ClassVar[KnossosRemote | None] = None
-    _instance_lock: ClassVar[threading.Lock] = threading.Lock()
-
-    def __init__(self) -> None:
-        self._config_lock = threading.Lock()  # adding a layer rewrites the configuration file
+    declared_options: ClassVar[OptionSet] = OPTIONS
 
     @classmethod
     def from_uri(cls, uri: URI) -> tuple[KnossosRemote, str]:
         """``knossos:///abs/path`` -> (the remote, ``/abs/path``); a relative path is made absolute once."""
-        with cls._instance_lock:
-            if cls._instance is None:
-                cls._instance = cls()
-        return cls._instance, os.path.abspath(os.path.expanduser(uri.rest)) if uri.rest else ""
+        # the remote holds no state: intern's registry keeps one per process, and a fresh one after reload()
+        return shared_remote(cls.scheme, None, cls), os.path.abspath(os.path.expanduser(uri.rest)) if uri.rest else ""
 
     # -- opening ------------------------------------------------------------------------------------------------
     def _configuration(self, path: Path) -> tuple[Configuration, Path, str | None]:
@@ -156,10 +164,8 @@ class KnossosRemote:
             NotFoundError: nothing there, not a KNOSSOS dataset, or no such layer (the message lists the layers).
             MetadataError: the configuration is incomplete or describes something intern-knossos does not read.
         """
-        if options:
-            raise InvalidURIError(f"knossos:// does not know the options {sorted(options)} (it knows: mode, extension)")
-        if mode not in _MODES:
-            raise InvalidURIError(f"mode is one of {', '.join(_MODES)}, got {mode!r}")
+        if options or mode not in _MODES:  # intern.open has checked both; this is for calls that bypass it
+            OPTIONS.for_open({}, {"mode": mode, **options})
         if not path:
             raise InvalidURIError("knossos:// needs a path: knossos:///data/dataset (three slashes for an absolute path)")
         config, root, layer = self._configuration(Path(path))
@@ -224,8 +230,7 @@ class KnossosRemote:
             MetadataError: the volume does not fit KNOSSOS (dtype, axes, cube shapes, offsets, level shapes).
         """
         if options:
-            raise InvalidURIError(f"knossos:// does not know the creation options {sorted(options)} (it knows: "
-                                  "mode, extension, name, description)")
+            OPTIONS.parse(options)  # names the option intern-knossos does not know, and those it does
         if not path:
             raise InvalidURIError("knossos:// needs a path: knossos:///data/dataset")
         target = Path(path)
@@ -270,7 +275,7 @@ class KnossosRemote:
         if any(old.name == new.name and old.extension == new.extension for old in config.layers):
             raise AlreadyExistsError(f"{config.path} has a layer with cubes {new.name}_magN_...{new.extension} "
                                      "already; choose another name=")
-        with self._config_lock, backend_errors(config.path):
+        with _CONFIG_LOCK, backend_errors(config.path):
             append_toml_layer(config.path, new, data_type=dtype)
         names = read_config(config.path).names()
         return self.open(str(target.parent / names[len(config.layers)]), mode=mode)

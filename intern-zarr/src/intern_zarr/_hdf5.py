@@ -31,6 +31,8 @@ from intern.errors import (
     ReadOnlyError,
 )
 from intern.metadata import ScaleLevel, VolumeMetadata
+from intern.options import Option, OptionSet
+from intern.registry import shared_remote
 from intern.uri import URI
 
 from ._errors import translated, translating
@@ -235,22 +237,24 @@ class H5Remote:
     """Local HDF5 files (one remote per process)."""
 
     scheme: ClassVar[str] = "h5"
-    _instance: ClassVar[H5Remote | None] = None
+    declared_options: ClassVar[OptionSet] = OptionSet(
+        "h5",
+        Option("mode", str, "a", choices=("r", "r+", "a"), help="'r' read-only; 'a' or 'r+' read and write"),
+        Option("compression", object, "default", creation_only=True,
+               help="'default' (gzip level 1), None, or an h5py compression ('lzf', 'gzip')"),
+        Option("compression_opts", object, None, creation_only=True, help="the h5py compression's options"),
+    )
 
     @classmethod
     def from_uri(cls, uri: URI) -> tuple[H5Remote, str]:
         if "://" in uri.rest:
             raise InvalidURIError(f"{uri}: h5:// reads local files only; copy remote HDF5 files first")
-        if cls._instance is None:
-            cls._instance = cls()
-        return cls._instance, os.path.abspath(os.path.expanduser(uri.rest))
+        # one remote for every local file; the files' handles and locks are the module's (_FILES)
+        return shared_remote(cls.scheme, None, cls), os.path.abspath(os.path.expanduser(uri.rest))
 
     @staticmethod
     def _mode(options: dict[str, Any]) -> str:
-        mode = str(options.pop("mode", "a"))
-        if mode not in ("r", "r+", "a"):
-            raise InvalidURIError(f"mode={mode!r}: use 'r' (read-only), 'r+' or 'a' (read and write)")
-        return mode
+        return str(options.pop("mode", "a"))  # the core checked it against declared_options
 
     def open(self, path: str, **options: Any) -> H5Volume | H5Group:
         """The dataset (a volume) or group at ``path``; ``mode="r"`` opens it read-only.

@@ -25,6 +25,8 @@ from pydantic import ValidationError
 from intern.box import Box
 from intern.errors import AlreadyExistsError, InvalidURIError, MetadataError, NotFoundError, ReadOnlyError
 from intern.metadata import ScaleLevel, VolumeMetadata
+from intern.options import FLOATS, Option, OptionSet
+from intern.registry import shared_remote
 from intern.uri import URI
 
 from ._errors import translated, translating
@@ -38,9 +40,19 @@ _OME_DTYPES = frozenset({"int8", "int16", "int32", "uint8", "uint16", "uint32", 
 _LETTERS = {"t": "T", "c": "C", "z": "Z", "y": "Y", "x": "X"}
 
 
+#: what ``open`` and ``create`` take; the core parses them (query strings included) before the remote sees them
+OPTIONS = OptionSet(
+    "tiff",
+    Option("mode", str, "a", choices=("r", "r+", "a"), help="'r' read-only; 'a' or 'r+' read and write"),
+    Option("series", int, None, help="which series of a file with several (0 the first)"),
+    Option("kind", str, None, choices=("image", "segmentation"), help="'segmentation' for label images"),
+    Option("voxel_size", FLOATS, None, help="z,y,x in nm, over what the file says"),
+)
+
+
 @dataclass(frozen=True)
 class _Options:
-    """What ``open`` takes, from keywords or the URI's query string (where every value is a string)."""
+    """What ``open`` takes, parsed by the core from keywords or the URI's query string (see :data:`OPTIONS`)."""
 
     mode: str = "a"
     series: int | None = None
@@ -49,32 +61,15 @@ class _Options:
 
     @classmethod
     def parse(cls, options: dict[str, Any]) -> _Options:
-        options = dict(options)
-        mode = str(options.pop("mode", "a"))
-        if mode not in ("r", "r+", "a"):
-            raise InvalidURIError(f"mode={mode!r}: use 'r' (read-only), 'r+' or 'a' (read and write)")
-        series = options.pop("series", None)
-        if series is not None:
-            try:
-                series = int(series)
-            except (TypeError, ValueError):
-                raise InvalidURIError(f"series={series!r}: a series number, 0 for the first") from None
-        kind = options.pop("kind", None)
-        if kind is not None and kind not in ("image", "segmentation"):
-            raise InvalidURIError(f"kind={kind!r}: 'image' or 'segmentation'")
-        given = options.pop("voxel_size", None)
-        voxel = None
-        if given is not None:
-            try:
-                voxel = tuple(float(v) for v in (given.split(",") if isinstance(given, str) else given))
-            except (TypeError, ValueError):
-                voxel = ()
-            if len(voxel) != 3 or not all(v > 0 for v in voxel):
-                raise InvalidURIError(f"voxel_size={given!r}: three positive sizes in nm, z,y,x (voxel_size=40,4,4)")
-        if options:
-            raise InvalidURIError(f"unknown option(s) {', '.join(sorted(options))} for tiff://: it takes mode, "
-                                  "series, kind and voxel_size")
-        return cls(mode=mode, series=series, kind=kind, voxel_size=voxel)  # type: ignore[arg-type]
+        # the core's parser gives each value its type (and names the known options); what is left to check here
+        # is what a type cannot say
+        values = OPTIONS.parse(options)
+        voxel = values.get("voxel_size")
+        if voxel is not None and (len(voxel) != 3 or not all(v > 0 for v in voxel)):
+            raise InvalidURIError(f"voxel_size={options['voxel_size']!r}: three positive sizes in nm, z,y,x "
+                                  "(voxel_size=40,4,4)")
+        return cls(mode=values.get("mode", "a"), series=values.get("series"), kind=values.get("kind"),
+                   voxel_size=voxel)
 
     def query(self) -> str:
         """The options that change what a URI opens, as a query string (empty when all are defaults)."""
@@ -227,15 +222,13 @@ class TiffRemote:
     """Local TIFF files and folders of slices (one remote per process)."""
 
     scheme: ClassVar[str] = "tiff"
-    _instance: ClassVar[TiffRemote | None] = None
+    declared_options: ClassVar[OptionSet] = OPTIONS
 
     @classmethod
     def from_uri(cls, uri: URI) -> tuple[TiffRemote, str]:
         if "://" in uri.rest:
             raise InvalidURIError(f"{uri}: tiff:// reads local files and folders only; copy remote files first")
-        if cls._instance is None:
-            cls._instance = cls()
-        return cls._instance, os.path.abspath(os.path.expanduser(uri.rest or "."))
+        return shared_remote(cls.scheme, None, cls), os.path.abspath(os.path.expanduser(uri.rest or "."))
 
     def open(self, path: str, **options: Any) -> TiffVolume:
         """The stack at ``path``: a TIFF file, a folder of slices, or one PNG image.

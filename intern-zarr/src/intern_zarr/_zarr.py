@@ -26,6 +26,8 @@ from intern.errors import (
 )
 from intern.executor import run_parallel
 from intern.metadata import VolumeMetadata
+from intern.options import INTS, Option, OptionSet
+from intern.registry import shared_remote
 from intern.traits import LevelStorage
 from intern.uri import URI
 
@@ -41,11 +43,23 @@ __all__ = ["ZarrGroup", "ZarrRemote", "ZarrVolume"]
 _MODES = ("r", "r+", "a")
 
 
+#: what ``open`` and ``create`` take; the core parses them (query strings included) before the remote sees them
+OPTIONS = OptionSet(
+    "zarr",
+    Option("mode", str, "a", choices=_MODES, help="'r' read-only; 'a' or 'r+' read and write ('r' for http(s) URLs)"),
+    Option("engine", str, "tensorstore", choices=("tensorstore", "zarr-python"),
+           help="'zarr-python' bypasses TensorStore (for comparison and debugging)"),
+    Option("cache_bytes", int, None, help="TensorStore's shared chunk cache for the volume's handles (0: none)"),
+    Option("storage_options", object, None, help="fsspec options for URLs, over the [zarr] config section"),
+    Option("compressor", object, None, creation_only=True,
+           help="'none', or zarr-python codecs; default blosc-zstd (COMPRESSION.md)"),
+    Option("shards", INTS, None, creation_only=True, help="a shard shape, a multiple of the chunks on every axis"),
+    Option("name", str, None, creation_only=True, help="the multiscales name (default: the group's file name)"),
+)
+
+
 def _mode(options: dict[str, Any], default: str = "a") -> str:
-    mode = str(options.pop("mode", default))
-    if mode not in _MODES:
-        raise InvalidURIError(f"mode={mode!r}: use 'r' (read-only), 'r+' or 'a' (read and write)")
-    return mode
+    return str(options.pop("mode", default))  # the core checked it against OPTIONS
 
 
 def _uri(location: Location, mode: str = "a") -> str:
@@ -212,8 +226,7 @@ class ZarrRemote:
     """Zarr stores reached by one protocol: the local file system, or one fsspec protocol (s3, https, ...)."""
 
     scheme: ClassVar[str] = "zarr"
-    _instances: ClassVar[dict[str, ZarrRemote]] = {}
-    _instances_lock: ClassVar[threading.Lock] = threading.Lock()
+    declared_options: ClassVar[OptionSet] = OPTIONS
 
     def __init__(self, protocol: str) -> None:
         self.protocol = protocol
@@ -225,19 +238,11 @@ class ZarrRemote:
             location = Location.parse(uri.rest)
         except ValueError as exc:
             raise InvalidURIError(f"{uri}: {exc}") from None
-        with cls._instances_lock:
-            remote = cls._instances.setdefault(location.protocol, cls(location.protocol))
-        # the core splits a query off local paths and passes it to open() itself; a URL keeps its query in
-        # ``location.path`` and open() takes intern's options (mode=...) out of it
-        return remote, location.path
+        # one remote per protocol; the core has split intern's options off the URI (an http(s) URL keeps its query)
+        return shared_remote(cls.scheme, location.protocol, lambda: cls(location.protocol)), location.path
 
     @staticmethod
     def _split(path: str, options: dict[str, Any]) -> Location:
-        from urllib.parse import parse_qsl
-
-        if "?" in path and not path.startswith(("http://", "https://")):  # an http(s) query is the server's
-            path, _, query = path.partition("?")
-            options.update({k: v for k, v in parse_qsl(query) if k not in options})
         return Location.parse(path, options.pop("storage_options", None))
 
     # -- the Remote protocol ------------------------------------------------------------------------------------
@@ -311,9 +316,8 @@ class ZarrRemote:
             if existing is not None:
                 if not exist_ok:
                     raise AlreadyExistsError(f"{_uri(location)} exists already (pass exist_ok=True to open it)")
-                volume = self._resource(location, existing, "a", engine)
-                _check_same(volume, metadata)
-                return volume  # type: ignore[return-value]
+                # what is there is returned as it is: intern.create_like checks, for every driver, that it matches
+                return self._resource(location, existing, "a", engine)  # type: ignore[return-value]
             if location.is_local and location.exists() and location.listdir():
                 raise AlreadyExistsError(f"{location.path} exists and is not a Zarr node; intern will not write "
                                          "into it")
@@ -387,17 +391,9 @@ class ZarrRemote:
 
 
 def _engine_options(options: dict[str, Any]) -> dict[str, Any]:
-    """Take ``engine`` and ``cache_bytes`` out of ``options`` (strings when they came from a URI's query)."""
-    out: dict[str, Any] = {"engine": options.pop("engine", None), "cache_bytes": None}
-    if out["engine"] not in (None, "tensorstore", "zarr-python"):
-        raise InvalidURIError(f"engine={out['engine']!r}: use 'tensorstore' (local default) or 'zarr-python'")
-    if "cache_bytes" in options:
-        value = options.pop("cache_bytes")
-        try:
-            out["cache_bytes"] = max(0, int(value))
-        except (TypeError, ValueError):
-            raise InvalidURIError(f"cache_bytes={value!r} is not a whole number of bytes") from None
-    return out
+    """Take ``engine`` and ``cache_bytes`` out of ``options``."""
+    cache_bytes = options.pop("cache_bytes", None)  # an int: the core parsed it
+    return {"engine": options.pop("engine", None), "cache_bytes": None if cache_bytes is None else max(0, cache_bytes)}
 
 
 def _is_array(node: Any) -> bool:
@@ -411,12 +407,3 @@ def _jsonable(attributes: dict[str, Any]) -> dict[str, Any]:
         return json.loads(json.dumps(attributes))
     except (TypeError, ValueError) as exc:
         raise MetadataError(f"attributes must be JSON-serialisable to be stored in Zarr: {exc}") from None
-
-
-def _check_same(volume: ZarrVolume | ZarrGroup, metadata: VolumeMetadata) -> None:
-    if not isinstance(volume, ZarrVolume):
-        raise AlreadyExistsError(f"{volume.uri} exists and is a group, not a volume")
-    have = volume.metadata
-    if have.shape != metadata.shape or have.dtype != metadata.dtype:
-        raise AlreadyExistsError(f"{volume.uri} exists as {have.dtype}{list(have.shape)}, not the requested "
-                                 f"{metadata.dtype}{list(metadata.shape)}")

@@ -17,6 +17,8 @@ import numpy as np
 from ..box import Box
 from ..errors import AlreadyExistsError, InvalidURIError, NotFoundError
 from ..metadata import VolumeMetadata
+from ..options import OptionSet
+from ..registry import shared_remote
 from ..uri import URI
 
 __all__ = ["MemRemote", "MemVolume"]
@@ -71,23 +73,31 @@ class MemVolume:
         return f"<MemVolume {self.uri}>"
 
 
-class MemRemote:
-    """The process-wide in-memory datastore (one per process)."""
-
-    scheme: ClassVar[str] = "mem"
-    _instance: ClassVar[MemRemote | None] = None
-    _instance_lock: ClassVar[threading.Lock] = threading.Lock()
+class _Memory:
+    """The process's in-memory volumes by name. They outlive remotes: ``intern.registry.reload()`` gives a fresh
+    remote, as it does for every scheme, and the volumes stay, as files stay for a fresh ``zarr://`` remote."""
 
     def __init__(self) -> None:
-        self._volumes: dict[str, MemVolume] = {}
-        self._lock = threading.Lock()
+        self.volumes: dict[str, MemVolume] = {}
+        self.lock = threading.Lock()  # protects every read and write of ``volumes``
+
+
+_MEMORY = _Memory()
+
+
+class MemRemote:
+    """The in-memory datastore of this process (every ``mem://`` remote sees the same volumes)."""
+
+    scheme: ClassVar[str] = "mem"
+    declared_options: ClassVar[OptionSet] = OptionSet("mem")  # takes none
+
+    def __init__(self) -> None:
+        self._volumes = _MEMORY.volumes
+        self._lock = _MEMORY.lock
 
     @classmethod
     def from_uri(cls, uri: URI) -> tuple[MemRemote, str]:
-        with cls._instance_lock:
-            if cls._instance is None:
-                cls._instance = cls()
-        return cls._instance, uri.rest
+        return shared_remote(cls.scheme, None, cls), uri.rest
 
     @staticmethod
     def _name(path: str) -> str:
