@@ -144,3 +144,20 @@ def test_layers_are_added_to_k_toml_datasets_only(tmp_path: Path, kfiles):
     toml = _dataset(tmp_path / "ex")
     with pytest.raises(AlreadyExistsError, match="choose another name"):
         intern.create(f"knossos://{toml}/again", shape=(40, 40, 40), dtype="uint8", chunks=(32, 32, 32), name="ex")
+
+
+def test_file_system_errors_leave_through_the_cores_boundary(tmp_path: Path) -> None:
+    from intern.errors import ErrorBoundary
+    from intern_knossos import _volume
+
+    assert isinstance(_volume._boundary, ErrorBoundary)  # the core's boundary, not one of the driver's own
+    a = intern.create(f"knossos://{tmp_path}/fs", shape=(8, 8, 8), dtype="uint8", chunks=(8, 8, 8))
+    cube = a.resource.cube_file((0, 0, 0))
+    cube.parent.mkdir(parents=True, exist_ok=True)
+    cube.mkdir()  # where a cube file should be, a folder: the file system refuses to read it
+    with pytest.raises(RemoteError, match=f"{cube.name}: Is a directory") as err:
+        a[0, 0, 0]
+    assert isinstance(err.value.__cause__, IsADirectoryError)
+    with pytest.raises(MetadataError) as err, _volume.backend_errors(tmp_path):  # intern's own pass unchanged
+        raise MetadataError("made on purpose")
+    assert err.value.__cause__ is None and str(err.value) == "made on purpose"

@@ -5,7 +5,7 @@ cloud-files passes on what boto3 (``ClientError``), google-cloud-storage (``NotF
 (``HTTPError``) raise, and the local file system raises ``OSError``. Every public method of the driver runs inside
 :func:`translating`, which maps them onto :mod:`intern.errors` once, by class name and HTTP status, so none of
 those libraries is imported to classify an error. An :class:`~intern.errors.InternError` raised on purpose passes
-unchanged.
+the boundary unchanged (the core's boundary does that, before :func:`translate` is asked).
 """
 
 from __future__ import annotations
@@ -16,7 +16,6 @@ from typing import Any, TypeVar
 
 from intern.errors import (
     ErrorBoundary,
-    InternError,
     InvalidURIError,
     MetadataError,
     NotFoundError,
@@ -67,10 +66,9 @@ def _error_code(exc: BaseException) -> str:
 
 
 def translate(exc: BaseException, what: str) -> BaseException:
-    """The intern exception for ``exc``, raised while working on ``what`` (a URI); ``exc`` itself when it is
-    intern's already or a programming error that should surface as it is."""
-    if isinstance(exc, InternError):
-        return exc
+    """The intern exception for ``exc``, raised while working on ``what`` (a URI); ``exc`` itself when it is a
+    programming error that should surface as it is. intern's own errors never get here: the core's
+    :class:`~intern.errors.ErrorBoundary` lets them through."""
     names = {cls.__name__ for cls in type(exc).__mro__}
     code = _error_code(exc)
     status = _status(exc)

@@ -3,7 +3,8 @@
 zarr-python, TensorStore, h5py, fsspec and the cloud clients under it each raise their own exceptions (TensorStore a
 ``ValueError`` whose message starts with an absl status code, h5py ``OSError``/``KeyError``, s3fs ``OSError``
 subclasses). Every public method of the drivers runs inside :func:`translated`, which maps them to the
-:mod:`intern.errors` hierarchy once; an :class:`~intern.errors.InternError` raised deliberately passes unchanged.
+:mod:`intern.errors` hierarchy once; an :class:`~intern.errors.InternError` raised deliberately passes the core's
+boundary unchanged, before :func:`translate` is asked.
 """
 
 from __future__ import annotations
@@ -44,10 +45,9 @@ _TS_MAP: dict[str, type[InternError]] = {
 def translate(exc: BaseException, what: str) -> BaseException:
     """The intern exception for a backend exception ``exc`` raised while doing ``what`` (a path or URI).
 
-    Returns ``exc`` itself when it is already intern's, or is a programming error that should surface as it is.
+    Returns ``exc`` itself when it is a programming error that should surface as it is. intern's own errors never
+    get here: the core's :class:`~intern.errors.ErrorBoundary` lets them through.
     """
-    if isinstance(exc, InternError):
-        return exc
     name = type(exc).__name__
     message = f"{what}: {exc}"
     # zarr's NodeNotFoundError also derives from ValueError and FileNotFoundError; test the specific names first
