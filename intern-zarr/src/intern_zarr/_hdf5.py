@@ -294,7 +294,8 @@ class H5Remote:
 
         Raises:
             MetadataError: more than one scale level (HDF5 volumes are single-scale here).
-            AlreadyExistsError: the dataset exists and ``exist_ok`` is false, or it differs from ``metadata``.
+            AlreadyExistsError: the dataset exists and ``exist_ok`` is false (with ``exist_ok``, intern.create checks
+                that what is there matches ``metadata``).
         """
         options = dict(options)
         self._mode(options)
@@ -311,9 +312,9 @@ class H5Remote:
                 if not exist_ok:
                     raise AlreadyExistsError(f"{_uri(file, inner)} exists already (pass exist_ok=True to open it)")
                 obj = handle[inner]
-                if not hasattr(obj, "shape") or obj.shape != metadata.shape or obj.dtype != metadata.numpy_dtype:
-                    raise AlreadyExistsError(f"{_uri(file, inner)} exists and is not a {metadata.dtype}"
-                                             f"{list(metadata.shape)} dataset")
+                # what is there is returned as it is: intern.create_like checks, for every driver, that it matches
+                if not hasattr(obj, "shape"):
+                    return H5Group(self, file, inner, mode="a")  # type: ignore[return-value]
                 return H5Volume(self, file, inner, _metadata(obj, _uri(file, inner)), mode="a")
             level = metadata.scales[0]
             opts = dict(DEFAULT_COMPRESSION) if compression == "default" else \

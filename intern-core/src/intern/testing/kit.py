@@ -102,6 +102,13 @@ class VolumeDriverTests:
         assert again.shape == volume.shape and again.dtype == volume.dtype
         np.testing.assert_array_equal(again[...], data)
 
+    def test_reopen_by_the_creating_uri(self, volume: intern.Array, new_uri: Callable[[str], str], dtype: str) -> None:
+        # the URI given to create, creation options in its query and all, opens what it created
+        self._need_write()
+        data = reference_data(self.shape, dtype, seed=2)
+        volume[...] = data
+        np.testing.assert_array_equal(intern.array(new_uri(f"conf-{dtype}"))[...], data)
+
     def test_unwritten_reads_zero(self, volume: intern.Array) -> None:
         if not self.supports_create:
             pytest.skip("needs a new volume")
