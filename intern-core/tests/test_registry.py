@@ -12,6 +12,7 @@ import dataclasses
 import itertools
 import threading
 
+import numpy as np
 import pytest
 
 import intern
@@ -104,7 +105,7 @@ def test_hooks_get_the_arguments_of_their_spec_they_name():
 # -- one options parser -------------------------------------------------------------------------------------------
 @pytest.mark.parametrize(("text", "value"), [
     ("1", True), ("0", False), ("true", True), ("FALSE", False), ("Yes", True), ("no", False), ("ON", True),
-    (" off ", False), (True, True), (False, False), (1, True), (0, False),
+    (" off ", False), (True, True), (False, False), (1, True), (0, False), (np.True_, True), (np.int64(0), False),
 ])
 def test_bool_spellings(text, value):
     assert parse_bool(text, "throttle") is value

@@ -52,6 +52,8 @@ def parse_bool(value: Any, name: str) -> bool:
     Raises:
         InvalidURIError: ``value`` is none of the accepted spellings; the message names ``name`` and lists them.
     """
+    if getattr(value, "shape", None) == () and hasattr(value, "item"):
+        value = value.item()  # a numpy scalar (np.True_, np.int64(1)) as the Python value it holds
     if isinstance(value, bool):
         return value
     if isinstance(value, int) and value in (0, 1):
