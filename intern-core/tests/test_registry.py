@@ -136,6 +136,7 @@ def test_option_types_from_text_and_keywords():
     assert got == {"fast": True, "retries": 4, "timeout": 2.0, "block": (1, 2, 3), "voxel_size": (40.0, 4.0, 4.0),
                    "mode": "r"}
     assert _OPTIONS.for_open({"retries": "4"}, {"retries": 5}) == {"retries": 5}  # keywords win over the query
+    assert _OPTIONS.for_open({"mode": "R"}, {}) == {"mode": "r"}  # a choice in any case
     codec = object()
     assert _OPTIONS.for_create({}, {"codec": codec})["codec"] is codec  # objects pass as given
 

@@ -13,7 +13,8 @@ The core (:func:`intern.open`, :func:`intern.create`) then takes the options of 
 and the keyword options of the call, and gives the Remote typed values:
 
 - ``bool``: ``1``/``0``, ``true``/``false``, ``yes``/``no``, ``on``/``off`` in any case, or a Python bool;
-- ``int``, ``float``: a number (``float`` also takes whole numbers); ``str``: text, one of ``choices`` when given;
+- ``int``, ``float``: a number (``float`` also takes whole numbers); ``str``: text, one of ``choices`` when given
+  (in any case: ``LZ4`` is ``lz4``);
 - :data:`INTS` / :data:`FLOATS`: comma-separated numbers (``16,512,512``) or a sequence of them;
 - ``object``: a keyword value passes as it is (codec objects, dicts); from a query string it is the text.
 
@@ -128,6 +129,8 @@ class Option:
         except (TypeError, ValueError):
             raise InvalidURIError(f"{where}={value!r}: {self._takes()}") from None
         if self.choices and parsed not in self.choices:
+            if isinstance(parsed, str) and parsed.lower() in self.choices:
+                return parsed.lower()  # LZ4 in a configuration file means lz4
             raise InvalidURIError(f"{where}={value!r}: {self._takes()}")
         return parsed
 
