@@ -117,7 +117,7 @@ def _mode_nonzero(a: np.ndarray) -> np.ndarray:
 def test_grayscale_pyramid_is_name_n_instances(root: str) -> None:
     a = intern.create(f"{root}/em", shape=(16, 64, 64), dtype="uint8", chunks=(16, 32, 32), voxel_size=(40, 8, 8),
                       scales=3)
-    assert intern.ls(root) == sorted(["em", "em_1", "em_2", "intern_metadata"])
+    assert intern.ls(root) == sorted(["em", "em_1", "em_2"])
     assert [lv.downsample for lv in a.scales] == [(1.0, 1.0, 1.0), (1.0, 2.0, 2.0), (1.0, 4.0, 4.0)]
     for s in range(3):
         level = a.at_scale(s)

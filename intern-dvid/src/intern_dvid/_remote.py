@@ -168,7 +168,9 @@ class DvidRemote:
         if not ref:
             return sorted(self.http.json("GET", "/api/repos/info"))
         if name is None:
-            return sorted(self.http.json("GET", f"/api/repo/{ref}/info").get("DataInstances") or {})
+            # the record of shapes intern keeps beside the volumes it created is not one of the user's instances
+            found = self.http.json("GET", f"/api/repo/{ref}/info").get("DataInstances") or {}
+            return sorted(n for n in found if n != RECORD_INSTANCE)
         resource = self.open(path)
         return resource.keys() if isinstance(resource, DvidKeyValue) else []
 

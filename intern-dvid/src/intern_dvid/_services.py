@@ -26,7 +26,7 @@ from typing import Any
 import numpy as np
 
 from intern.box import Box
-from intern.errors import CapabilityUnavailableError, InvalidURIError, NotFoundError
+from intern.errors import CapabilityUnavailableError, InvalidURIError, NotFoundError, OutOfBoundsError
 from intern.executor import run_parallel
 from intern.products import Mesh, Skeleton
 
@@ -118,6 +118,11 @@ def label_at(resource: DvidVolume, points: Any = None, *, supervoxels: bool | No
     pts = np.asarray(points, dtype=np.int64)
     single = pts.ndim == 1
     pts = pts.reshape(-1, 3)
+    # DVID answers 0 for any point, inside its extents or not; intern's volumes have bounds (as the local scan does)
+    if len(pts) and ((pts < 0).any() or (pts >= np.asarray(resource.metadata.shape)).any()):
+        raise OutOfBoundsError(f"points outside the volume {Box.from_shape(resource.metadata.shape)} of {resource.uri}")
+    if not len(pts):
+        return np.zeros(0, dtype=np.uint64)
     query = {"supervoxels": "true"} if (resource.options.supervoxels if supervoxels is None else supervoxels) else {}
     base = f"/api/node/{resource.node.uuid}/{resource.name}"
     xyz = _dvid_xyz(resource, pts)
@@ -153,6 +158,9 @@ def sparsevol(resource: DvidVolume, label: Any = None, *, supervoxels: bool | No
 
 
 def _sparsevol_size(resource: DvidVolume, label: Any) -> dict[str, Any]:
+    if label is not None and int(label) == 0:
+        # DVID's label index keeps no background; the local scan counts it (the resolver hands over)
+        raise CapabilityUnavailableError(f"DVID's label index of {resource.uri} has no background label 0")
     label = _label(label)
     try:
         return resource.remote.http.json("GET", f"/api/node/{resource.node.uuid}/{resource.name}/sparsevol-size/"

@@ -49,7 +49,8 @@ class VolumeDriverTests(ReferenceTests, ReadOnlyTests, ListingTests):
     supports_create: ClassVar[bool] = True
     supports_write: ClassVar[bool] = True
     supports_scales: ClassVar[bool] = True
-    writable_scales: ClassVar[bool] = True  # False where the store computes levels above 0 itself
+    # False where the store computes levels above 0 itself; or the dtypes whose levels it stores as written
+    writable_scales: ClassVar[bool | tuple[str, ...]] = True
     kinds: ClassVar[dict[str, str]] = {}  # dtype -> "segmentation" where the store holds that dtype only as labels
     random_boxes: ClassVar[int] = 12
     #: False where one chunk stamp covers more than a chunk (a whole file, a server's version of the whole volume)
@@ -141,12 +142,12 @@ class VolumeDriverTests(ReferenceTests, ReadOnlyTests, ListingTests):
             level = a.at_scale(s)
             assert level.shape[-3:] == tuple(-(-n // 2**s) for n in self.shape[-3:])
             assert tuple(level.voxel_size) == pytest.approx(tuple(8.0 * 2**s for _ in range(3)))
-            if s == 0 or self.writable_scales:
+            if s == 0 or self._writes_levels(dtype):
                 level[...] = reference_data(level.shape, dtype, seed=s)
         for s in range(3):  # each level keeps its own data
             got = a.at_scale(s)[...]
             assert got.shape == a.at_scale(s).shape and got.dtype == np.dtype(dtype)
-            if s == 0 or self.writable_scales:
+            if s == 0 or self._writes_levels(dtype):
                 np.testing.assert_array_equal(got, reference_data(a.at_scale(s).shape, dtype, seed=s))
 
     def test_chunk_stamps_follow_writes(self, new_uri: Callable[[str], str]) -> None:
