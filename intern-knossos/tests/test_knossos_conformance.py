@@ -9,13 +9,13 @@ is covered by the format and property tests instead.
 
 from __future__ import annotations
 
-import tomllib
 from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 import pytest
+import tomllib
 
 import intern
 from intern.testing import Reference, StoredVolume, VolumeDriverTests
