@@ -8,6 +8,7 @@ compressed_segmentation; it does not read cloud-volume's ``.gz`` files).
 
 from __future__ import annotations
 
+import json
 from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any
@@ -121,3 +122,33 @@ class TestCompressedSegmentationConformance(_PrecomputedKit):
     random_boxes = 6
     query = "?encoding=compressed_segmentation"
     encoding = "compressed_segmentation"
+
+
+# -- services precomputed stores: meshes and skeletons ----------------------------------------------------------------
+def _add_to_info(volume: intern.Array, key: str) -> Path:
+    root = Path(_url(volume.uri).removeprefix("file://"))
+    info = json.loads((root / "info").read_text())
+    info[key] = key
+    (root / "info").write_text(json.dumps(info))
+    return root / key
+
+
+class TestPrecomputedServices(testing.ServiceContractTests):
+    """Meshes and skeletons stored beside a segmentation (legacy meshes, precomputed skeletons), served by
+    cloud-volume, against intern-mesh's local ones."""
+
+    @pytest.fixture
+    def new_uri(self, tmp_path: Path) -> Callable[[str], str]:
+        return lambda name: f"precomputed://file://{tmp_path}/{name}"
+
+    @pytest.fixture
+    def store_meshes(self) -> Callable[[intern.Array, Any], None]:
+        from intern.products.mesh import write_precomputed_mesh_dir
+
+        return lambda volume, meshes: write_precomputed_mesh_dir(_add_to_info(volume, "mesh"), meshes)
+
+    @pytest.fixture
+    def store_skeletons(self) -> Callable[[intern.Array, Any], None]:
+        from intern.products.skeleton import write_precomputed_skeleton_dir
+
+        return lambda volume, skeletons: write_precomputed_skeleton_dir(_add_to_info(volume, "skeletons"), skeletons)
