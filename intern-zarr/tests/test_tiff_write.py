@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import tempfile
-from collections.abc import Callable
 from pathlib import Path
 
 import numpy as np
@@ -14,16 +13,7 @@ from hypothesis import strategies as st
 
 import intern
 from intern.errors import InvalidURIError, MetadataError, ReadOnlyError
-from intern.testing import VolumeDriverTests, reference_data
-
-
-class TestTiffConformance(VolumeDriverTests):
-    dtypes = ("uint8", "uint16", "uint32", "uint64", "float32", "int16", "float64")
-    supports_scales = False  # one multipage file per volume
-
-    @pytest.fixture
-    def new_uri(self, tmp_path: Path) -> Callable[[str], str]:
-        return lambda name: f"tiff://{tmp_path}/{name}.tif"
+from intern.testing import reference_data
 
 
 def test_created_ome_tiff_is_read_by_tifffile(tmp_path: Path) -> None:

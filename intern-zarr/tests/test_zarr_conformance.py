@@ -1,10 +1,9 @@
-"""The core's driver conformance kit (:mod:`intern.testing`), run against zarr://, h5:// and tiff://.
+"""The core's driver conformance kit (:mod:`intern.testing`), run against zarr:// and h5:// (tiff:// has its own file).
 
 Each class hands the kit independent implementations of its format, which check the stored bytes both ways:
 TensorStore and zarr-python read the OME-Zarr groups intern writes, and zarr-python writes OME-Zarr 0.5 groups by
 hand (metadata written here, from the NGFF specification) for intern to read; h5py reads and writes HDF5 datasets
-(with CREMI's ``resolution`` attribute); tifffile reads the BigTIFF files intern writes and writes OME-TIFF files and
-folders of slices for intern to read.
+(with CREMI's ``resolution`` attribute).
 """
 
 from __future__ import annotations
@@ -19,7 +18,7 @@ import pytest
 import intern
 import intern.testing as testing
 from intern.errors import ParameterError
-from intern.testing import Reference, StoredVolume, reference_data
+from intern.testing import Reference, StoredVolume
 
 _NGFF_TYPES = {"t": "time", "c": "channel"}
 
@@ -159,60 +158,3 @@ class TestHDF5Conformance(testing.VolumeDriverTests):
     @pytest.fixture
     def references(self) -> Sequence[Reference]:
         return [Reference("h5py", read=read_with_h5py, write=write_with_h5py, scales=1)]
-
-
-# -- TIFF: tifffile --------------------------------------------------------------------------------------------------
-def read_with_tifffile(volume: intern.Array, scale: int) -> np.ndarray:
-    import tifffile
-
-    return tifffile.imread(_local(volume.uri))
-
-
-def write_with_tifffile(uri: str, stored: StoredVolume) -> None:
-    """An OME-TIFF with the voxel size as OME ``PhysicalSize`` in nm, tiled, as microscopes' exporters write."""
-    import tifffile
-
-    vz, vy, vx = stored.metadata.scales[0].voxel_size
-    tifffile.imwrite(_local(uri), stored.levels[0], ome=True, tile=(16, 16), photometric="minisblack",
-                     metadata={"axes": "ZYX", "PhysicalSizeZ": vz, "PhysicalSizeZUnit": "nm", "PhysicalSizeY": vy,
-                               "PhysicalSizeYUnit": "nm", "PhysicalSizeX": vx, "PhysicalSizeXUnit": "nm"})
-
-
-class TestTiffConformance(testing.VolumeDriverTests):
-    """Multipage BigTIFF files intern creates and writes in place."""
-
-    dtypes = ("uint8", "uint16", "float32")
-    supports_scales = False  # intern writes single-scale TIFF files
-    random_boxes = 6
-
-    @pytest.fixture
-    def new_uri(self, tmp_path: Path) -> Callable[[str], str]:
-        return lambda name: f"tiff://{tmp_path}/{name}.tif"
-
-    @pytest.fixture
-    def references(self) -> Sequence[Reference]:
-        return [Reference("tifffile", read=read_with_tifffile, write=write_with_tifffile, scales=1)]
-
-
-class TestTiffSlicesConformance(testing.VolumeDriverTests):
-    """Folders of 2-D slices written by tifffile: read-only volumes, on the data the test provides."""
-
-    dtypes = ("uint8", "float32")
-    supports_create = False
-    supports_write = False
-    supports_scales = False
-
-    @pytest.fixture
-    def new_uri(self, tmp_path: Path) -> Callable[[str], str]:
-        return lambda name: f"tiff://{tmp_path}/{name}"
-
-    @pytest.fixture
-    def volume(self, tmp_path: Path, dtype: str) -> intern.Array:
-        import tifffile
-
-        folder = tmp_path / f"slices-{dtype}"
-        folder.mkdir()
-        for z, plane in enumerate(reference_data(self.shape, dtype)):
-            tifffile.imwrite(folder / f"section_{z}.tif", plane)  # natural order: section_2 before section_10
-        voxel = ",".join(f"{v:g}" for v in self.voxel_size)
-        return intern.array(f"tiff://{folder}?voxel_size={voxel}")

@@ -239,7 +239,7 @@ class ReferenceTests:
         rng = np.random.default_rng(11)
         for k, reference in enumerate(writers):
             levels = min(self._levels(), reference.scales)
-            volume = kit_volume(self._metadata(dtype, levels), seed=60)
+            volume = kit_volume(self._metadata(dtype, levels))
             uri = new_uri(f"ref-{k}-{dtype}")
             stored = reference.write(uri, volume)  # type: ignore[misc]
             stored = volume.levels if stored is None else tuple(np.asarray(a) for a in stored)
