@@ -41,6 +41,18 @@ def write_with_tifffile(uri: str, stored: StoredVolume) -> None:
                                "PhysicalSizeYUnit": "nm", "PhysicalSizeX": vx, "PhysicalSizeXUnit": "nm"})
 
 
+@pytest.fixture(scope="module")
+def golden(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """Golden files as a lab would commit them: the kit's content for its default volume, written once by tifffile,
+    one file per dtype."""
+    folder = tmp_path_factory.mktemp("golden")
+    kit = VolumeDriverTests
+    for dtype in ("uint8", "float32"):
+        meta = VolumeMetadata.single_scale(shape=kit.shape, dtype=dtype, chunks=kit.chunks, voxel_size=kit.voxel_size)
+        write_with_tifffile(f"tiff://{folder / dtype}", kit_volume(meta))
+    return folder
+
+
 class TestTiffConformance(VolumeDriverTests):
     """Multipage BigTIFF files intern creates and writes in place."""
 
@@ -50,16 +62,6 @@ class TestTiffConformance(VolumeDriverTests):
     @pytest.fixture
     def new_uri(self, tmp_path: Path) -> Callable[[str], str]:
         return lambda name: f"tiff://{tmp_path}/{name}.tif"
-
-    @pytest.fixture(scope="class")
-    def golden(self, tmp_path_factory: pytest.TempPathFactory) -> Path:
-        """Golden files as a lab would commit them: the kit's content, written once by tifffile, one per dtype."""
-        folder = tmp_path_factory.mktemp("golden")
-        for dtype in ("uint8", "float32"):
-            meta = VolumeMetadata.single_scale(shape=self.shape, dtype=dtype, chunks=self.chunks,
-                                               voxel_size=self.voxel_size)
-            write_with_tifffile(f"tiff://{folder / dtype}", kit_volume(meta))
-        return folder
 
     @pytest.fixture
     def references(self, golden: Path) -> Sequence[Reference]:
