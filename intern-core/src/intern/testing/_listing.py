@@ -17,6 +17,7 @@ import pytest
 
 import intern
 from intern.errors import NotFoundError
+from intern.metadata import VolumeKind
 
 __all__ = ["ListingTests", "split_name"]
 
@@ -36,7 +37,7 @@ class ListingTests:
     chunks: ClassVar[tuple[int, ...]]
     axes: ClassVar[tuple[str, ...] | None]
     dtypes: ClassVar[tuple[str, ...]]
-    kinds: ClassVar[dict[str, str]]
+    kinds: ClassVar[dict[str, VolumeKind]]
     supports_create: ClassVar[bool]
     supports_write: ClassVar[bool]
     #: options of the driver's ``create`` that the kit puts in a URI's query string (``{"compressor": "none"}``)

@@ -27,7 +27,7 @@ import pytest
 
 import intern
 from intern.box import Box
-from intern.metadata import VolumeMetadata
+from intern.metadata import VolumeKind, VolumeMetadata
 
 from ._data import reference_data
 
@@ -129,7 +129,7 @@ def _pieces(shape: tuple[int, ...], chunks: tuple[int, ...]) -> list[Box]:
     lead = len(shape) - 3
     axes = [[(0, n)] for n in shape[:lead]] + [_unaligned_cuts(n, c) for n, c in zip(shape[lead:], chunks[lead:],
                                                                                         strict=True)]
-    boxes = [((), ())]
+    boxes: list[tuple[tuple[int, ...], tuple[int, ...]]] = [((), ())]
     for cuts in axes:
         boxes = [(a + (lo,), b + (hi,)) for a, b in boxes for lo, hi in cuts]
     return [Box(a, b) for a, b in boxes]
@@ -170,7 +170,7 @@ class ReferenceTests:
     supports_write: ClassVar[bool]
     supports_scales: ClassVar[bool]
     writable_scales: ClassVar[bool | tuple[str, ...]]
-    kinds: ClassVar[dict[str, str]]
+    kinds: ClassVar[dict[str, VolumeKind]]
     #: the (z, y, x) factor of each level over the one before it in the kit's two-level pyramids
     pyramid_factors: ClassVar[tuple[float, float, float]] = (1.0, 2.0, 2.0)
     #: True where a volume the driver did not create reports levels rounded up to whole chunks (DVID's extents grow

@@ -18,6 +18,7 @@ from intern.errors import (
     NotFoundError,
     OutOfBoundsError,
 )
+from intern.metadata import VolumeKind
 from intern.traits import Remote, SupportsChunkStamps, VolumeResource
 
 from ._data import reference_data
@@ -51,7 +52,7 @@ class VolumeDriverTests(ReferenceTests, ReadOnlyTests, ListingTests):
     supports_scales: ClassVar[bool] = True
     # False where the store computes levels above 0 itself; or the dtypes whose levels it stores as written
     writable_scales: ClassVar[bool | tuple[str, ...]] = True
-    kinds: ClassVar[dict[str, str]] = {}  # dtype -> "segmentation" where the store holds that dtype only as labels
+    kinds: ClassVar[dict[str, VolumeKind]] = {}  # dtype -> "segmentation" where the store holds that dtype only as labels
     random_boxes: ClassVar[int] = 12
     #: False where one chunk stamp covers more than a chunk (a whole file, a server's version of the whole volume)
     chunk_stamps_per_chunk: ClassVar[bool] = True

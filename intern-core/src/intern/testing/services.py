@@ -114,8 +114,8 @@ class ServiceContractTests:
     def _both(self, capability: str, seg: intern.Array) -> tuple[Any, Any]:
         if capability not in self.server_services:
             pytest.skip(f"the driver's remote does not serve {capability}")
-        server = resolve(capability, seg, prefer="server")
-        local = resolve(capability, seg, prefer="local")
+        server = resolve(capability, seg.resource, prefer="server")
+        local = resolve(capability, seg.resource, prefer="local")
         return server, local
 
     # -- the tests -----------------------------------------------------------------------------------------------
@@ -123,7 +123,7 @@ class ServiceContractTests:
         if not self.server_services:
             pytest.skip("the class names no server_services")
         for capability in self.server_services:
-            how = resolve(capability, segmentation, strict=False)
+            how = resolve(capability, segmentation.resource, strict=False)
             assert how.server_side, f"{segmentation.uri} does not serve {capability} itself:\n{how.explain()}"
 
     def test_label_at(self, segmentation: intern.Array) -> None:
@@ -181,7 +181,7 @@ class ServiceContractTests:
         try:
             answer = server(label=0)
         except CapabilityUnavailableError:
-            answer = resolve(capability, seg)(label=0)
+            answer = resolve(capability, seg.resource)(label=0)
         assert answer == local(label=0)
 
     def test_stored_meshes(self, segmentation: intern.Array, store_meshes: StoreProducts | None) -> None:
@@ -200,7 +200,7 @@ class ServiceContractTests:
             pytest.skip(f"no local {capability} implementation is installed to compare with: {exc}")
         store(seg, made)
         again = intern.array(seg.uri)  # reopened, so a remote that reads what it serves when it opens sees them
-        how = resolve(capability, again, strict=False)
+        how = resolve(capability, again.resource, strict=False)
         assert how.server_side, f"{again.uri} does not serve the {capability}es just stored:\n{how.explain()}"
         served = front(again, prefer="server")
         assert sorted(served) == sorted(made), f"stored {capability}es of {sorted(made)}, served {sorted(served)}"
