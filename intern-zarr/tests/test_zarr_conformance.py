@@ -17,16 +17,9 @@ import pytest
 
 import intern
 import intern.testing as testing
-from intern.errors import ParameterError
 from intern.testing import Reference, StoredVolume
 
 _NGFF_TYPES = {"t": "time", "c": "channel"}
-
-
-#: the core passes a URI's query to ``open`` as well as to ``create``, so a creation option there makes ``open`` fail
-#: with ParameterError; strict, so the test reports the day the core routes creation options to ``create`` only
-CREATION_OPTIONS_REACH_OPEN = pytest.mark.xfail(raises=ParameterError, strict=True,
-                                                reason="creation options in a URI's query reach open()")
 
 
 # -- Zarr: TensorStore and zarr-python ------------------------------------------------------------------------------
@@ -93,10 +86,6 @@ class _ZarrKit(testing.VolumeDriverTests):
 class TestZarrConformance(_ZarrKit):
     creation_options = {"compressor": "none"}
 
-    @CREATION_OPTIONS_REACH_OPEN
-    def test_creation_options_in_the_uri(self, new_uri: Callable[[str], str]) -> None:
-        super().test_creation_options_in_the_uri(new_uri)
-
 
 class TestZarrChannelsConformance(_ZarrKit):
     """(c, z, y, x) volumes: OME-Zarr's channel axis."""
@@ -146,10 +135,6 @@ def write_with_h5py(uri: str, stored: StoredVolume) -> None:
 class TestHDF5Conformance(testing.VolumeDriverTests):
     supports_scales = False  # intern-zarr keeps one dataset per HDF5 volume
     creation_options = {"compression": "gzip"}
-
-    @CREATION_OPTIONS_REACH_OPEN
-    def test_creation_options_in_the_uri(self, new_uri: Callable[[str], str]) -> None:
-        super().test_creation_options_in_the_uri(new_uri)
 
     @pytest.fixture
     def new_uri(self, tmp_path: Path) -> Callable[[str], str]:
