@@ -88,3 +88,25 @@ def test_cutout_bad_input(volume, tmp_path, capsys):
     assert main(["cutout", "mem://cli/vol", "--box", "0:2,0:1,0:1", "-o", str(tmp_path / "x.png")]) == 2
     assert main(["cutout", "mem://cli/vol", "--box", "0:1,0:1,0:1", "-o", str(tmp_path / "x.xyz")]) == 2
     assert not list(tmp_path.iterdir())
+
+
+@pytest.fixture
+def core_only(monkeypatch):
+    """The registry of an installation with no driver distribution: the core's own plugin alone."""
+    from intern import registry
+
+    monkeypatch.setattr(registry, "_registry", registry.Registry(entry_points=False))
+
+
+@pytest.mark.parametrize(("command", "requirement"), [("mesh", "intern-mesh"), ("relay", "intern-boss[relay]")])
+def test_command_of_an_uninstalled_distribution_names_what_to_install(core_only, capsys, command, requirement):
+    assert main([command, "zarr:///data/seg.zarr", "-o", "out"]) == 2
+    err = capsys.readouterr().err
+    assert f"'intern {command}'" in err and f'pip install "{requirement}"' in err
+    assert "invalid choice" not in err
+
+
+def test_unknown_command_is_still_argparse_s_error(core_only, capsys):
+    with pytest.raises(SystemExit) as exc:
+        main(["nonesuch"])
+    assert exc.value.code == 2 and "invalid choice" in capsys.readouterr().err

@@ -1,7 +1,9 @@
 """The ``intern`` command line.
 
 Core commands: ``plugins``, ``info URI``, ``ls URI``, ``capabilities URI``, ``cutout URI --box ... -o FILE``.
-Plugins add commands through the ``intern_cli_commands`` hook; their code loads only when their command runs.
+Plugins add commands through the ``intern_cli_commands`` hook; their code loads only when their command runs. A
+command of one of the project's distributions that is not installed answers with the ``pip install`` that brings
+it (exit code 2), rather than argparse's "invalid choice".
 """
 
 from __future__ import annotations
@@ -9,12 +11,19 @@ from __future__ import annotations
 import argparse
 import json
 import sys
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
+from types import MappingProxyType
 
 from .. import __version__
 from ..errors import InternError
 
-__all__ = ["main"]
+__all__ = ["KNOWN_COMMANDS", "main"]
+
+#: commands of the project's own distributions, with the requirement that brings each (as the registry knows schemes)
+KNOWN_COMMANDS: Mapping[str, str] = MappingProxyType({
+    "mesh": "intern-mesh",
+    "relay": "intern-boss[relay]",
+})
 
 
 def _parser() -> argparse.ArgumentParser:
@@ -56,9 +65,22 @@ def _parser() -> argparse.ArgumentParser:
     s.add_argument("--no-resume", action="store_true", help="ignore the journal of an interrupted run")
     s.add_argument("--no-verify", action="store_true", help="do not read units back to compare checksums")
 
-    for name, spec in sorted(get_registry().commands.items()):
+    installed = get_registry().commands
+    for name, spec in sorted(installed.items()):
         sub.add_parser(name, help=spec.help, add_help=False)
+    for name, requirement in sorted(KNOWN_COMMANDS.items()):
+        if name not in installed:
+            sub.add_parser(name, help=f"not installed: pip install \"{requirement}\"", add_help=False)
     return p
+
+
+def _not_installed(command: str) -> int:
+    """The answer to a known command whose distribution is missing: what to install, exit code 2."""
+    requirement = KNOWN_COMMANDS[command]
+    distribution = requirement.partition("[")[0]
+    print(f"intern: error: 'intern {command}' comes with {distribution}, which is not installed here: "
+          f'pip install "{requirement}"', file=sys.stderr)
+    return 2
 
 
 def main(argv: Sequence[str] | None = None) -> int:
@@ -71,6 +93,8 @@ def main(argv: Sequence[str] | None = None) -> int:
             from ..registry import load_reference
 
             return int(load_reference(commands[argv[0]].entry)(argv[1:]) or 0)
+        if argv and argv[0] in KNOWN_COMMANDS:
+            return _not_installed(argv[0])
         args = _parser().parse_args(argv)
         if args.command is None:
             _parser().print_help()
