@@ -163,7 +163,11 @@ class DvidRemote:
         return self.volume(node, name, Options.parse(dict(options), self.settings))
 
     def ls(self, path: str = "") -> list[str]:
-        """Root UUIDs of the server's repos; the data instances of a node; the keys of a keyvalue instance."""
+        """Root UUIDs of the server's repos; the data instances of a node; the keys of a keyvalue instance.
+
+        A node's listing leaves out ``intern_metadata``, the keyvalue instance where this driver keeps its volumes'
+        records: it is bookkeeping, not data (it still opens by its name).
+        """
         ref, name = self._split(path)
         if not ref:
             return sorted(self.http.json("GET", "/api/repos/info"))
@@ -256,7 +260,7 @@ class DvidRemote:
         where = f"{node.uri}/{name}"
         info = instances.get(name)
         if info is None:
-            known = ", ".join(sorted(instances)) or "none"
+            known = ", ".join(sorted(n for n in instances if n != RECORD_INSTANCE)) or "none"
             raise NotFoundError(f"{where} does not exist (instances at that node: {known})")
         typename = (info.get("Base") or {}).get("TypeName")
         if typename == "keyvalue":
