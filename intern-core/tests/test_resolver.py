@@ -85,7 +85,9 @@ def test_unknown_preference_and_missing_capability(count_plugin):
     with pytest.raises(CapabilityUnavailableError, match="no implementation is installed"):
         intern.resolve("teleport", seg)
     # where the capability is one of ours, the explanation names the distribution to install
-    assert "pip install intern-mesh" in intern.Resolution("mesh", "mem://x", []).explain()
+    assert 'pip install "intern-mesh"' in intern.Resolution("mesh", "mem://x", []).explain()
+    # and the extra, where the service needs one
+    assert 'pip install "intern-mesh[skeleton]"' in intern.Resolution("skeleton", "mem://x", []).explain()
     with pytest.raises(CapabilityUnavailableError):
         intern.resolve("count", seg, prefer="server")
 

@@ -40,7 +40,8 @@ __all__ = [
 
 R = TypeVar("R")
 
-#: schemes and services of the project's own distributions, for the install hint when one is missing
+#: schemes and services of the project's own distributions, for the install hint when one is missing (services: the
+#: requirement to install, with the extra when the service needs one)
 KNOWN_SCHEMES: Mapping[str, str] = MappingProxyType({
     "zarr": "intern-zarr", "h5": "intern-zarr", "hdf5": "intern-zarr", "tiff": "intern-zarr",
     "bossdb": "intern-boss", "dvid": "intern-dvid", "dvid+https": "intern-dvid",
@@ -51,7 +52,7 @@ KNOWN_SUFFIXES: Mapping[str, str] = MappingProxyType({
     ".k.toml": "knossos", ".k.conf": "knossos",
 })
 KNOWN_SERVICES: Mapping[str, str] = MappingProxyType({
-    "mesh": "intern-mesh", "skeleton": "intern-mesh", "downsample": "intern-mesh",
+    "mesh": "intern-mesh", "skeleton": "intern-mesh[skeleton]", "downsample": "intern-mesh",
 })
 
 

@@ -55,7 +55,7 @@ def _explain(capability: str, resource_uri: str, prefer: str | None, candidates:
     lines = [head + ":"]
     if not candidates:
         dist = KNOWN_SERVICES.get(capability)
-        lines.append("  no implementation is installed" + (f" (pip install {dist})" if dist else ""))
+        lines.append("  no implementation is installed" + (f' (pip install "{dist}")' if dist else ""))
     for c in candidates:
         mark = "->" if c.taken else "  "
         about = f" ({c.description})" if c.description else ""

@@ -9,7 +9,7 @@
   of this process apart.
   Measured faster than zarr-python in every case of ``bench/bench_zarr.py``, and 3-4x faster on S3 reads (README,
   Engine).
-- :class:`ZarrPythonEngine` for other fsspec URLs (``https://``, ``gs://``...), S3 set up with fsspec options
+- :class:`ZarrPythonEngine` where TensorStore is not installed (it comes with the ``tensorstore`` extra), for other fsspec URLs (``https://``, ``gs://``...), S3 set up with fsspec options
   TensorStore cannot express, and arrays whose codecs TensorStore does not know. zarr-python fetches and decodes
   chunks concurrently; its read-modify-write of partial chunks is not atomic, so it runs under the core's chunk
   locks (:mod:`intern.locks`): in this process always, and across processes where the array is in a local
@@ -25,6 +25,7 @@ from typing import Any, Protocol
 
 import numpy as np
 
+from ._extras import installed
 from ._location import Location
 
 __all__ = ["DEFAULT_CACHE_BYTES", "Engine", "TensorStoreEngine", "ZarrPythonEngine", "open_engine", "ts_context"]
@@ -136,12 +137,14 @@ def open_engine(location: Location, zarr_format: int, *, writable: bool, prefer:
                 cache_bytes: int | None = None) -> Engine:
     """The engine for the array of ``zarr_format`` (2 or 3) stored at ``location``.
 
-    TensorStore for local stores and ``s3://`` (see :meth:`Location.ts_kvstore`) unless ``prefer="zarr-python"``;
-    zarr-python for other URLs, and as the fallback when TensorStore cannot open the array (codecs or filters it
-    does not implement, S3 options it cannot express). ``cache_bytes`` picks the chunk
-    cache (default: the ``[zarr]`` config's ``cache_bytes``, else 256 MiB; 0 turns it off).
+    TensorStore for local stores and ``s3://`` (see :meth:`Location.ts_kvstore`) when it is installed (the
+    ``tensorstore`` extra) unless ``prefer="zarr-python"``; zarr-python otherwise, for other URLs, and as the
+    fallback when TensorStore cannot open the array (codecs or filters it does not implement, S3 options it cannot
+    express). ``cache_bytes`` picks the chunk cache (default: the ``[zarr]`` config's ``cache_bytes``, else 256
+    MiB; 0 turns it off).
     """
-    kvstore = location.ts_kvstore() if prefer != "zarr-python" else None
+    use_ts = prefer != "zarr-python" and installed("tensorstore")
+    kvstore = location.ts_kvstore() if use_ts else None
     if kvstore is not None:
         try:
             cache = cache_bytes_from_config() if cache_bytes is None else int(cache_bytes)

@@ -36,6 +36,7 @@ from intern.registry import shared_remote
 from intern.uri import URI
 
 from ._errors import translated, translating
+from ._extras import require
 from ._ome import native
 
 __all__ = ["H5Group", "H5Remote", "H5Volume", "close_files", "split_path"]
@@ -247,6 +248,7 @@ class H5Remote:
 
     @classmethod
     def from_uri(cls, uri: URI) -> tuple[H5Remote, str]:
+        require("h5py", "hdf5", f"{uri.scheme}:// (HDF5 files)")
         if "://" in uri.rest:
             raise InvalidURIError(f"{uri}: h5:// reads local files only; copy remote HDF5 files first")
         # one remote for every local file; the files' handles and locks are the module's (_FILES)

@@ -30,6 +30,7 @@ from intern.registry import shared_remote
 from intern.uri import URI
 
 from ._errors import translated, translating
+from ._extras import require
 from ._tiffmeta import natural_key
 from ._tiffstack import TIFF_SUFFIXES, FileStack, SliceStack, read_box
 
@@ -226,6 +227,7 @@ class TiffRemote:
 
     @classmethod
     def from_uri(cls, uri: URI) -> tuple[TiffRemote, str]:
+        require("tifffile", "tiff", "tiff:// (TIFF stacks)")
         if "://" in uri.rest:
             raise InvalidURIError(f"{uri}: tiff:// reads local files and folders only; copy remote files first")
         return shared_remote(cls.scheme, None, cls), os.path.abspath(os.path.expanduser(uri.rest or "."))

@@ -195,7 +195,8 @@ def _pil() -> Any:
     try:
         from PIL import Image
     except ImportError:
-        raise DriverNotInstalledError("reading PNG slices needs Pillow: pip install Pillow", None, "Pillow") from None
+        raise DriverNotInstalledError("reading PNG slices needs Pillow, which intern-zarr installs with its 'tiff' "
+                                      'extra: pip install "intern-zarr[tiff]"', None, "intern-zarr[tiff]") from None
     return Image
 
 

@@ -35,6 +35,7 @@ from ._codecs import compressors_for
 from ._diagnose import metadata_error, metadata_file, present_metadata_files
 from ._engines import Engine, open_engine
 from ._errors import translated, translating
+from ._extras import require
 from ._location import Location
 from ._ome import Layout, array_layout, find_multiscales, multiscales_layout, ome_attributes
 
@@ -393,7 +394,10 @@ class ZarrRemote:
 def _engine_options(options: dict[str, Any]) -> dict[str, Any]:
     """Take ``engine`` and ``cache_bytes`` out of ``options``."""
     cache_bytes = options.pop("cache_bytes", None)  # an int: the core parsed it
-    return {"engine": options.pop("engine", None), "cache_bytes": None if cache_bytes is None else max(0, cache_bytes)}
+    engine = options.pop("engine", None)
+    if engine == "tensorstore":
+        require("tensorstore", "tensorstore", "engine='tensorstore'")
+    return {"engine": engine, "cache_bytes": None if cache_bytes is None else max(0, cache_bytes)}
 
 
 def _is_array(node: Any) -> bool:

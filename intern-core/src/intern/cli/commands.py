@@ -70,7 +70,7 @@ def capabilities(args: argparse.Namespace) -> int:
                             "candidates": [dataclasses.asdict(c) for c in r.candidates]} for name, r in found.items()})
         return 0
     if not found:
-        print("no services are installed (pip install intern-mesh for meshing, skeletons and downsampling)")
+        print('no services are installed (pip install "intern-mesh[skeleton]" for meshing, skeletons and downsampling)')
     for r in found.values():
         print(r.explain())
     return 0
