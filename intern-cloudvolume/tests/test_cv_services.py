@@ -132,29 +132,6 @@ def test_stored_skeletons_are_served_in_nanometres(stored: tuple[str, np.ndarray
         intern.skeleton(uri, ids=[3])
 
 
-def test_prefer_local_meshes_agree_with_the_stored_ones(stored: tuple[str, np.ndarray, dict[int, Any]]) -> None:
-    """intern-mesh meshes the segmentation itself: the same labels, and surfaces within a voxel of the stored."""
-    try:
-        import intern_mesh  # noqa: F401
-    except ImportError:
-        pytest.fail("intern-mesh is not installed, so prefer='local' has no local mesher to compare with: "
-                    "pip install -e intern-mesh (this test needs it; it is not skipped)")
-    from scipy.spatial import cKDTree
-
-    uri, _, _ = stored
-    resolution = intern.resolve("mesh", intern.open(uri), prefer="local")
-    assert not resolution.server_side
-    local = intern.mesh(uri, prefer="local")
-    server = intern.mesh(uri, prefer="server")
-    assert sorted(local) == sorted(server) == [1, 2, 3]
-    voxel = max(RESOLUTION)
-    for label in server:
-        a, b = local[label].vertices, server[label].vertices
-        assert cKDTree(b).query(a)[0].max() <= voxel, f"label {label}: a local vertex is over a voxel away"
-        assert cKDTree(a).query(b)[0].max() <= voxel, f"label {label}: a stored vertex is over a voxel away"
-        assert local[label].area == pytest.approx(server[label].area, rel=0.15)
-
-
 def test_stored_meshes_over_s3(s3_bucket: str, tmp_path: Path) -> None:
     """The services read through cloud-volume wherever the volume is, here an S3 endpoint that is not AWS."""
     from cloudvolume.mesh import Mesh as CVMesh

@@ -53,13 +53,10 @@ def test_stored_meshes_are_served_by_dvid(segmentation: tuple[intern.Array, np.n
     assert sorted(everything) == [5, 9] and everything[9].is_closed
     with pytest.raises(NotFoundError, match="prefer='local'"):
         intern.mesh(seg, ids=[2**50 + 1])
-    # stored meshes are whole bodies: a box is declined by the server and meshed locally instead
+    # stored meshes are whole bodies: a box is declined by the server (the hand-over to a local mesher is
+    # checked with intern-mesh in tests/test_stored_and_local_meshes.py)
     with pytest.raises(CapabilityUnavailableError, match="whole bodies"):
         intern.mesh(seg, ids=[5], box=intern.Box((0, 0, 0), (4, 4, 4)), prefer="server")
-    resolution = intern.resolve("mesh", seg)
-    outcome = resolution.run(ids=[5], box=intern.Box((0, 0, 0), (16, 32, 32)), scale=0)
-    assert 5 in outcome.value and not outcome.server_side and "declined when called" in outcome.explain()
-    assert [c.name for c in outcome.declined] == ["dvid-server"] and resolution.server_side  # the report is unchanged
 
 
 def test_stored_skeletons_are_in_nanometres(segmentation: tuple[intern.Array, np.ndarray]) -> None:
@@ -80,23 +77,6 @@ def test_no_stored_meshes_means_no_server_mesh(root: str) -> None:
     assert "mesh" not in services and "skeleton" not in services and "sparsevol" in services
     gray = intern.create(f"{root}/gray", shape=(8, 16, 16), dtype="uint8", chunks=(8, 16, 16))
     assert gray.resource.remote.server_services(gray.resource) == {}
-
-
-def test_prefer_local_meshes_the_segmentation(segmentation: tuple[intern.Array, np.ndarray]) -> None:
-    try:
-        import intern_mesh  # noqa: F401
-    except ImportError:
-        pytest.fail("intern-mesh is not installed: prefer='local' meshing needs it (pip install -e intern-mesh)")
-    seg, _ = segmentation
-    resolution = intern.resolve("mesh", seg, prefer="local")
-    assert not resolution.server_side
-    local = intern.mesh(seg, ids=[5], prefer="local")[5]
-    stored = intern.mesh(seg, ids=[5])[5]
-    # the same body, meshed from its voxels: its bounds agree with the stored box within a voxel
-    lo, hi = local.bounds
-    slo, shi = stored.bounds
-    tolerance = np.array([VOXEL[2], VOXEL[1], VOXEL[0]])
-    assert (np.abs(lo - slo) <= tolerance).all() and (np.abs(hi - shi) <= tolerance).all()
 
 
 def test_label_at_points_agrees_with_the_volume(segmentation: tuple[intern.Array, np.ndarray]) -> None:

@@ -91,33 +91,20 @@ def test_chunked_skimage_and_simplified_meshes_match_too(rng: np.random.Generato
         assert simple_whole[label] == simple_chunked[label]
 
 
-def test_large_zarr_volume_is_cut_into_tasks(tmp_path: Path, rng: np.random.Generator,
+def test_large_stored_volume_is_cut_into_tasks(tmp_path: Path, rng: np.random.Generator,
                                              monkeypatch: pytest.MonkeyPatch) -> None:
-    """A volume above the one-task size, on disk: tasks on the thread pool, reading storage chunks."""
+    """A volume above the one-task size, in a datastore: tasks on the thread pool, reading storage chunks."""
     import intern_mesh._meshing as meshing
 
     monkeypatch.setattr(meshing, "WHOLE_VOXELS", 20**3)
     monkeypatch.setattr(meshing, "TASK_SHAPE", (16, 16, 16))
     seg = blobs(rng, (24, 36, 36), 8)
-    arr = intern.create(f"zarr://{tmp_path}/seg.zarr", shape=seg.shape, dtype="uint64", chunks=(8, 16, 16),
+    uri = f"mem://mesh-chunked/{tmp_path.name}/seg"
+    arr = intern.create(uri, shape=seg.shape, dtype="uint64", chunks=(8, 16, 16),
                         kind="segmentation", voxel_size=(40, 8, 8))
     arr[...] = seg
     finished = []
-    chunked = intern.mesh(f"zarr://{tmp_path}/seg.zarr", progress=finished.append)
+    chunked = intern.mesh(uri, progress=finished.append)
     assert len(finished) == len(plan_blocks(Region.of(arr.resource, None, 0), close=True, task_shape=(16, 16, 16)))
     assert len(finished) > 1
     assert_same_surface(intern.mesh(seg, voxel_size=(40, 8, 8)), chunked)
-
-
-def test_chunked_meshing_on_a_dask_local_cluster_equals_threads(tmp_path: Path, rng: np.random.Generator) -> None:
-    """The same tasks on 2 worker processes (the core's job runner): zmesh holds the GIL, processes do not share it."""
-    seg = blobs(rng, (24, 36, 36), 8)
-    arr = intern.create(f"zarr://{tmp_path}/seg.zarr", shape=seg.shape, dtype="uint64", chunks=(8, 16, 16),
-                        kind="segmentation", voxel_size=(40, 8, 8))
-    arr[...] = seg
-    finished = []
-    on_dask = mesh_zmesh(arr.resource, chunk_shape=(16, 16, 16), scheduler="local", workers=2,
-                         progress=finished.append)
-    threads = mesh_zmesh(arr.resource, chunk_shape=(16, 16, 16))
-    assert len(finished) == len(plan_blocks(Region.of(arr.resource, None, 0), close=True, task_shape=(16, 16, 16)))
-    assert_same_surface(threads, on_dask)

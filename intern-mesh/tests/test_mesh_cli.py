@@ -25,7 +25,7 @@ def make_segmentation(tmp_path: Path) -> tuple[str, np.ndarray]:
     seg[2:10, 5:20, 5:40] = 3
     seg[3:9, 22:36, 10:30] = 8
     seg[4:6, 24:28, 42:46] = 15
-    uri = f"zarr://{tmp_path}/seg.zarr"
+    uri = f"mem://mesh-cli/{tmp_path.name}/seg"  # `intern mesh` runs in this process: memory is enough
     arr = intern.create(uri, shape=seg.shape, dtype="uint32", chunks=(6, 16, 16), kind="segmentation",
                         voxel_size=(40, 8, 8))
     arr[...] = seg

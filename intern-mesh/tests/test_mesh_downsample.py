@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-from pathlib import Path
-
 import numpy as np
 import pytest
 from hypothesis import given, settings
@@ -82,31 +80,6 @@ def test_channels_bool_and_float16(rng: np.random.Generator) -> None:
                                                                                            [False, False]]
 
 
-def test_pyramid_written_into_ome_zarr_is_valid_for_ome_zarr_py(tmp_path: Path, rng: np.random.Generator) -> None:
-    import ome_zarr.io as ome_io
-    import ome_zarr.reader as reader
-    import tinybrain
-    path = tmp_path / "em.ome.zarr"
-    em = intern.create(f"zarr://{path}", shape=(16, 192, 160), dtype="uint8", chunks=(8, 32, 32),
-                       voxel_size=(40, 4, 4), scales=4)
-    data = (rng.random((16, 192, 160)) * 255).astype(np.uint8)
-    em[...] = data
-    finished: list[int] = []
-    written = intern.downsample(em, factor=(1, 2, 2), levels=3, dest=em, progress=finished.append)
-    assert [a.scale for a in written] == [1, 2, 3] and finished
-    expected = tinybrain.downsample_with_averaging(data.T, (2, 2, 1), num_mips=3)
-    nodes = list(reader.Reader(ome_io.parse_url(str(path)))())
-    levels = nodes[0].data
-    assert len(levels) == 4
-    for k in range(1, 4):
-        np.testing.assert_array_equal(np.asarray(levels[k]), expected[k - 1].T)
-        np.testing.assert_array_equal(intern.array(f"zarr://{path}", scale=k)[...], expected[k - 1].T)
-    # ome-zarr-py's view of the levels' voxel sizes: x and y double at each level, z stays
-    scales = [transforms[0]["scale"] for transforms in nodes[0].metadata["coordinateTransformations"]]
-    assert [s[-1] / scales[0][-1] for s in scales] == [1, 2, 4, 8]
-    assert [s[-3] / scales[0][-3] for s in scales] == [1, 1, 1, 1]
-
-
 def test_segmentation_pyramid_in_parts_equals_in_memory(rng: np.random.Generator) -> None:
     """Tasks write whole chunks; levels of many tasks agree with reducing the whole box at once."""
     seg = intern.create("mem://downsample-test/seg", shape=(20, 150, 130), dtype="uint32", chunks=(4, 16, 16),
@@ -138,26 +111,3 @@ def test_dest_errors_say_what_to_fix() -> None:
         intern.downsample(em, levels=0)
     with pytest.raises(ValueError, match="factor"):
         intern.downsample(em, factor=(1, 2))
-
-
-def test_pyramid_on_a_dask_local_cluster_equals_threads(tmp_path) -> None:
-    """Downsampling into a pyramid through the core's job runner on 2 worker processes gives the threads' bytes."""
-    import numpy as np
-
-    import intern
-
-    data = np.random.default_rng(4).integers(0, 255, (16, 64, 64), dtype=np.uint8)
-    arrays = []
-    for name in ("threads", "dask"):
-        a = intern.create(f"zarr://{tmp_path}/{name}.zarr", shape=data.shape, dtype="uint8", chunks=(8, 16, 16),
-                          voxel_size=(40, 4, 4), scales=3)
-        a[...] = data
-        arrays.append(a)
-    intern.downsample(arrays[0], levels=2, dest=arrays[0], prefer="tinybrain")
-    done = []
-    intern.downsample(arrays[1], levels=2, dest=arrays[1], prefer="tinybrain", scheduler="local", workers=2,
-                      progress=done.append)
-    assert done
-    for s in (1, 2):
-        np.testing.assert_array_equal(arrays[1].at_scale(s)[...], arrays[0].at_scale(s)[...])
-        assert arrays[1].at_scale(s)[...].any()
