@@ -1,11 +1,18 @@
-"""Every developer task as a nox session: ``nox -s tests``, ``demo``, ``lint``, ``bench``, ``docs``.
+"""Every developer task as a nox session: ``nox -s tests``, ``standalone``, ``build``, ``demo``, ``lint``, ``bench``,
+``docs``.
 
-Sessions install the distributions of this repository editable, so a change is tested as it is on disk.
-uv makes the virtual environments when it is installed (``pip install "nox[uv]"``), virtualenv otherwise.
+Sessions install the distributions of this repository editable, so a change is tested as it is on disk (``build``
+makes the wheels and sdists users install). uv makes the virtual environments when it is installed
+(``pip install "nox[uv]"``), virtualenv otherwise.
+
+``tests`` and ``standalone`` run on every supported Python that is on this machine: 3.11 always, 3.12 and 3.13 where
+their interpreters are found on ``PATH``. A missing one is skipped, on CI as well (nox would fail there by default),
+and never downloaded.
 """
 
 from __future__ import annotations
 
+import shutil
 from pathlib import Path
 
 import nox
@@ -13,11 +20,17 @@ import nox
 nox.options.default_venv_backend = "uv|virtualenv"
 nox.options.sessions = ["tests"]
 nox.options.reuse_existing_virtualenvs = True
+nox.options.error_on_missing_interpreters = False
+nox.options.download_python = "never"
 
+ROOT = Path(__file__).parent
+#: the interpreter of single-version sessions (lint, docs, build, demo, bench)
 PYTHON = "3.11"
+#: every Python the distributions declare (requires-python and classifiers); keep the three in step
+PYTHONS = ["3.11", "3.12", "3.13"]
 #: the distributions of this repository: every top-level intern-* folder with a pyproject.toml, the core first
 DISTRIBUTIONS = ["intern-core"] + sorted(
-    p.name for p in Path(__file__).parent.glob("intern-*") if (p / "pyproject.toml").is_file() and p.name != "intern-core"
+    p.name for p in ROOT.glob("intern-*") if (p / "pyproject.toml").is_file() and p.name != "intern-core"
 )
 #: what the cross-package tests need beyond each distribution's own ``test`` extra
 TEST_REQUIREMENTS = [
@@ -33,6 +46,7 @@ TEST_REQUIREMENTS = [
     "tifffile",
     "trimesh",
     "hatchling>=1.25",
+    "uv",                      # tests/test_packaging.py makes fresh virtual environments with it
 ]
 BENCH_REQUIREMENTS = ["tensorstore>=0.1.70", "zarr>=3.0.8", "scipy"]
 
@@ -44,7 +58,7 @@ def _install_repo(session: nox.Session, *extra: str, extras: str = "") -> None:
     session.install(*args, *extra)
 
 
-@nox.session(python=PYTHON)
+@nox.session(python=PYTHONS)
 def tests(session: nox.Session) -> None:
     """Install every distribution and run every test (package tests and cross-package tests)."""
     _install_repo(session, *TEST_REQUIREMENTS, extras="test")
@@ -52,10 +66,56 @@ def tests(session: nox.Session) -> None:
     session.run("pytest", *paths, *session.posargs)
 
 
+@nox.session(python=PYTHONS)
+@nox.parametrize("dist", DISTRIBUTIONS)
+def standalone(session: nox.Session, dist: str) -> None:
+    """One distribution with intern-core alone (and its own ``test`` extra): its own tests must pass.
+
+    ``nox -s standalone`` runs every distribution; ``nox -k "standalone and dvid"`` one of them.
+    """
+    if dist == "intern-core":
+        session.install("-e", "intern-core[test]")
+    else:
+        session.install("-e", "intern-core", "-e", f"{dist}[test]")
+    # a test extra that pulled another of our distributions would hide a dependency this one does not declare
+    expected = sorted({"intern-core", dist})
+    session.run("python", "-c", _ONLY_THESE.format(expected=expected), silent=True)
+    session.run("pytest", f"{dist}/tests", *session.posargs)
+
+
+_ONLY_THESE = """
+from importlib.metadata import distributions
+found = sorted({{d.metadata["Name"] for d in distributions() if d.metadata["Name"].startswith("intern-")}})
+if found != {expected!r}:
+    raise SystemExit(f"expected only {expected!r} of this repository's distributions, found {{found}}")
+"""
+
+
+@nox.session(python=PYTHON)
+def build(session: nox.Session) -> None:
+    """Write every distribution's wheel and sdist to ``dist/``, check them with twine, and install intern-core and
+    intern-dvid from there alone into a fresh environment that reads from the DVID test server."""
+    session.install("uv", "twine", "pytest>=8", "pytest-timeout")
+    out = ROOT / "dist"
+    shutil.rmtree(out, ignore_errors=True)
+    for dist in DISTRIBUTIONS:
+        # sdist first, then the wheel built from it: a file the sdist forgets fails here
+        session.run("uv", "build", "--quiet", "--out-dir", str(out), dist)
+    built = sorted(p.name for p in out.iterdir() if p.name.endswith((".whl", ".tar.gz")))  # uv adds a .gitignore
+    for dist in DISTRIBUTIONS:
+        stem = dist.replace("-", "_")
+        if not any(n.startswith(stem) and n.endswith(".whl") for n in built) or not any(
+                n.startswith(stem) and n.endswith(".tar.gz") for n in built):
+            session.error(f"{dist}: no wheel and sdist in dist/ ({built})")
+    session.run("twine", "check", "--strict", *(str(out / n) for n in built))
+    session.run("pytest", "tests/test_packaging.py", "-k", "wheels", *session.posargs,
+                env={"INTERN_DIST_DIR": str(out)})
+
+
 @nox.session(python=PYTHON)
 def demo(session: nox.Session) -> None:
     """Build an EM-like OME-Zarr volume with a segmentation and walk through intern on it (no server needed)."""
-    session.install("-e", "intern-core", "-e", "intern-zarr", "-e", "intern-mesh")
+    session.install("-e", "intern-core", "-e", "intern-zarr[tensorstore]", "-e", "intern-mesh")
     session.run("python", "demo/demo.py", *(session.posargs or ["--out", "demo-output"]))
 
 

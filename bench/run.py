@@ -16,7 +16,7 @@ import platform
 import subprocess
 import sys
 import tempfile
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from pathlib import Path
 
 HERE = Path(__file__).resolve().parent
@@ -99,7 +99,7 @@ def main() -> None:
     args = p.parse_args()
     names = args.only.split(",") if args.only else list(BENCHES)
     results: dict = {
-        "when": datetime.now(timezone.utc).strftime("%Y-%m-%d"),
+        "when": datetime.now(UTC).strftime("%Y-%m-%d"),
         "machine": {"cpus": os.cpu_count(), "python": platform.python_version(), "platform": platform.platform()},
         "versions": _versions(),
         "quick": args.quick,

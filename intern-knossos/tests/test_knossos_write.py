@@ -3,7 +3,7 @@ configurations KNOSSOS can parse; every magnification equal to its source after 
 
 from __future__ import annotations
 
-import sys
+import tomllib
 from pathlib import Path
 
 import numpy as np
@@ -12,11 +12,6 @@ import pytest
 import intern
 from intern.box import Box
 from intern.locks import LOCK_FILE
-
-if sys.version_info >= (3, 11):
-    import tomllib
-else:  # pragma: no cover
-    import tomli as tomllib
 
 CUBE = 128
 SHAPE = (150, 260, 300)  # z, y, x: 2 x 3 x 3 cubes of 128^3, partial at every far face

@@ -15,7 +15,7 @@ from __future__ import annotations
 import math
 import os
 import re
-import sys
+import tomllib
 from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -23,11 +23,6 @@ from typing import Any, Literal
 
 from intern.errors import MetadataError
 from intern.files import write_atomic
-
-if sys.version_info >= (3, 11):
-    import tomllib
-else:  # pragma: no cover - exercised on Python 3.10 only
-    import tomli as tomllib
 
 __all__ = [
     "IMAGE_EXTENSIONS",
