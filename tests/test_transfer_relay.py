@@ -12,7 +12,7 @@ import pytest
 import intern
 from intern.errors import TransferError
 
-BOSS_TESTS = Path(__file__).resolve().parents[1] / "intern-boss" / "tests"
+BOSS_TESTS = Path(__file__).resolve().parent / "boss_relay"
 sys.path.insert(0, str(BOSS_TESTS))
 from _bosstest import FaultyProxy, relay_env  # noqa: E402
 
