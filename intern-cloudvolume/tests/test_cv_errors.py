@@ -15,6 +15,7 @@ from intern.errors import (
     InvalidURIError,
     MetadataError,
     NotFoundError,
+    ParameterError,
     PermissionDeniedError,
     ReadOnlyError,
     RemoteError,
@@ -32,8 +33,10 @@ def test_bad_uris(uri: str) -> None:
 def test_bad_options(tmp_path: Path) -> None:
     uri = f"precomputed://{tmp_path}/v"
     intern.create(uri, shape=(4, 8, 8), dtype="uint8")
-    with pytest.raises(InvalidURIError, match="does not know the option.*colour"):
+    with pytest.raises(ParameterError, match="does not know the option.*colour"):
         intern.array(uri, colour="red")
+    with pytest.raises(InvalidURIError, match="does not know the option.*colour"):
+        intern.array(f"{uri}?colour=red")
     with pytest.raises(InvalidURIError, match="mode"):
         intern.array(uri, mode="w")
     with pytest.raises(InvalidURIError, match="compress"):

@@ -14,6 +14,7 @@ from intern.errors import (
     InvalidURIError,
     MetadataError,
     NotFoundError,
+    ParameterError,
     RemoteError,
 )
 
@@ -121,7 +122,7 @@ def test_creation_refuses_what_knossos_cannot_hold(tmp_path: Path):
         intern.create(f"{base}/d", shape=(8, 8, 8), dtype="uint8", extension=".jpg")
     with pytest.raises(InvalidURIError, match="cannot be a KNOSSOS experiment name"):
         intern.create(f"{base}/e_mag1", shape=(8, 8, 8), dtype="uint8")
-    with pytest.raises(InvalidURIError, match="does not know the option"):
+    with pytest.raises(ParameterError, match="does not know the option"):
         intern.create(f"{base}/f", shape=(8, 8, 8), dtype="uint8", compressor="zstd")
     (tmp_path / "g").mkdir()
     (tmp_path / "g" / "notes.txt").write_text("not a dataset")

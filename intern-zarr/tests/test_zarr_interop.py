@@ -236,5 +236,7 @@ def test_chunk_cache_never_serves_stale_voxels(tmp_path: Path) -> None:
     np.testing.assert_array_equal(uncached[...], expected)
     with pytest.raises(intern.errors.InvalidURIError, match="cache_bytes"):
         intern.array(f"zarr://{tmp_path}/fresh.zarr?cache_bytes=lots")
-    with pytest.raises(intern.errors.InvalidURIError, match="colour"):
+    with pytest.raises(intern.errors.ParameterError, match="colour"):  # a keyword: a wrong argument, not URI
         intern.array(f"zarr://{tmp_path}/fresh.zarr", colour="red")
+    with pytest.raises(intern.errors.InvalidURIError, match="colour"):
+        intern.array(f"zarr://{tmp_path}/fresh.zarr?colour=red")

@@ -16,6 +16,7 @@ from intern.errors import (
     InvalidURIError,
     NotFoundError,
     OutOfBoundsError,
+    ParameterError,
     PermissionDeniedError,
     ReadOnlyError,
 )
@@ -142,7 +143,7 @@ def test_errors(as_lab: Lab, monkeypatch: pytest.MonkeyPatch) -> None:
         intern.array("bossdb://lab/em/image", mode="r")[0, 0, 0] = 1
     with pytest.raises(DTypeError):
         a.resource.write(Box((0, 0, 0), (1, 1, 1)), np.zeros((1, 1, 1), np.uint16))
-    with pytest.raises(InvalidURIError, match="does not know the option.*colour"):
+    with pytest.raises(ParameterError, match="does not know the option.*colour"):
         intern.open("bossdb://lab/em/image", colour="red")
     monkeypatch.setenv("INTERN_TOKEN", "wrong")
     with pytest.raises(PermissionDeniedError, match="INTERN_TOKEN"):

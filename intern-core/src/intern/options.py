@@ -18,8 +18,9 @@ and the keyword options of the call, and gives the Remote typed values:
 - :data:`INTS` / :data:`FLOATS`: comma-separated numbers (``16,512,512``) or a sequence of them;
 - ``object``: a keyword value passes as it is (codec objects, dicts); from a query string it is the text.
 
-Anything else, and an option the driver does not declare, is an :class:`~intern.errors.InvalidURIError` naming the
-option and what it takes. An option marked ``creation_only`` (a chunk shape, a compression) reaches ``create`` and
+A value that does not fit, and an option of a URI's query the driver does not declare, is an
+:class:`~intern.errors.InvalidURIError` naming the option and what it takes; an undeclared option given as a keyword
+argument is a :class:`~intern.errors.ParameterError` (a ``TypeError``, as for any call's unexpected keyword). An option marked ``creation_only`` (a chunk shape, a compression) reaches ``create`` and
 never ``open``: in a URI's query it says how the volume was made, so the URI that created a volume opens it again.
 
 A Remote that declares nothing receives the options as they come (query values as text), as before options were
@@ -28,11 +29,11 @@ declared; new drivers should declare theirs.
 
 from __future__ import annotations
 
-from collections.abc import Iterator, Mapping
+from collections.abc import Collection, Iterator, Mapping
 from dataclasses import dataclass
 from typing import Any, Final
 
-from .errors import InvalidURIError
+from .errors import InvalidURIError, ParameterError
 
 __all__ = ["FLOATS", "INTS", "Option", "OptionSet", "parse_bool"]
 
@@ -170,17 +171,22 @@ class OptionSet:
     def names(self) -> tuple[str, ...]:
         return tuple(self._options)
 
-    def parse(self, values: Mapping[str, Any]) -> dict[str, Any]:
+    def parse(self, values: Mapping[str, Any], *, keywords: Collection[str] = ()) -> dict[str, Any]:
         """Every value of ``values`` parsed by its declaration.
 
+        Args:
+            keywords: the names that came as keyword arguments rather than in a URI's query: an unknown one is a
+                wrong argument of a call (as Python's own unexpected keyword), not a wrong URI.
+
         Raises:
-            InvalidURIError: an option is not declared (the message lists those that are) or its value does not fit.
+            ParameterError: a keyword option is not declared (the message lists those that are).
+            InvalidURIError: an option of the query is not declared, or a value does not fit.
         """
         unknown = sorted(set(values) - set(self._options))
         if unknown:
             known = ", ".join(sorted(self._options)) or "none"
-            raise InvalidURIError(f"{self.scheme}:// does not know the option(s) {', '.join(unknown)} "
-                                  f"(it knows: {known})")
+            error = ParameterError if any(name in keywords for name in unknown) else InvalidURIError
+            raise error(f"{self.scheme}:// does not know the option(s) {', '.join(unknown)} (it knows: {known})")
         return {name: self._options[name].parse(value, scheme=self.scheme) for name, value in values.items()}
 
     def for_open(self, query: Mapping[str, str], keywords: Mapping[str, Any]) -> dict[str, Any]:
@@ -192,7 +198,7 @@ class OptionSet:
         Raises:
             InvalidURIError: as :meth:`parse`, or a creation option given as a keyword.
         """
-        parsed = self.parse({**query, **keywords})
+        parsed = self.parse({**query, **keywords}, keywords=keywords.keys())
         misplaced = sorted(name for name in keywords if self._options[name].creation_only)
         if misplaced:
             raise InvalidURIError(f"{self.scheme}:// option(s) {', '.join(misplaced)} apply when a volume is created; "
@@ -201,7 +207,7 @@ class OptionSet:
 
     def for_create(self, query: Mapping[str, str], keywords: Mapping[str, Any]) -> dict[str, Any]:
         """What ``create`` receives: every option of the query and the keywords (keywords win), parsed."""
-        return self.parse({**query, **keywords})
+        return self.parse({**query, **keywords}, keywords=keywords.keys())
 
     def help(self) -> str:
         """One line per option: name, type, default, whether it applies at creation only, and its help."""
