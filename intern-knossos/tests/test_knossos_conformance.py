@@ -9,7 +9,7 @@ is covered by the format and property tests instead.
 
 from __future__ import annotations
 
-import sys
+import tomllib
 from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any
@@ -19,11 +19,6 @@ import pytest
 
 import intern
 from intern.testing import Reference, StoredVolume, VolumeDriverTests
-
-if sys.version_info >= (3, 11):
-    import tomllib
-else:  # pragma: no cover
-    import tomli as tomllib
 
 
 def _folder(uri: str) -> Path:

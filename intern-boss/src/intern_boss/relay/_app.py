@@ -202,7 +202,7 @@ class RelayApp:
         while True:
             try:
                 message = await asyncio.wait_for(receive(), max(0.0, deadline - loop.time()))
-            except asyncio.TimeoutError:
+            except TimeoutError:
                 raise BossHTTPError(408, ErrorCode.BAD_REQUEST, f"the body did not arrive within "
                                     f"{self.config.body_timeout:g} s (the relay's --body-timeout)") from None
             if message["type"] == "http.disconnect":
