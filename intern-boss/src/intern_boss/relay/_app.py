@@ -57,6 +57,7 @@ from .._wire import (
 from ._cache import CacheStats, DiskTier, MemoryTier
 from ._channel import ServedChannel, UpstreamUnavailable
 from ._config import RelayConfig
+from ._memory import HeapTrimmer
 
 __all__ = ["BossHTTPError", "RelayApp", "create_app"]
 
@@ -142,6 +143,7 @@ class RelayApp:
                                                check_disk=config.workers > 1 and config.writable)
                          for i, m in enumerate(config.mounts)}
         self._pool = ThreadPoolExecutor(max_workers=config.threads, thread_name_prefix="intern-relay")
+        self._trimmer = HeapTrimmer(config.trim_every)
         self._tokens = tuple(t.encode() for t in config.tokens)
 
     # -- ASGI -----------------------------------------------------------------------------------------------------
@@ -150,13 +152,16 @@ class RelayApp:
             while True:
                 message = await receive()
                 if message["type"] == "lifespan.startup":
+                    self._trimmer.start()
                     await send({"type": "lifespan.startup.complete"})
                 elif message["type"] == "lifespan.shutdown":
+                    self._trimmer.stop()
                     self._pool.shutdown(wait=False, cancel_futures=True)
                     await send({"type": "lifespan.shutdown.complete"})
                     return
         if scope["type"] != "http":
             return
+        self._trimmer.served()
         headers = {k.decode("latin-1").lower(): v.decode("latin-1") for k, v in scope.get("headers", [])}
         # the public client asks for lists as /v1/collection//: repeated slashes mean one
         request = Request(scope["method"], _SLASHES.sub("/", unquote(scope["path"])),
@@ -418,7 +423,8 @@ class RelayApp:
     def _get_stats(self, request: Request) -> Response:
         import os
 
-        return _json({"pid": os.getpid(), "memory_bytes": self.memory.size, **self.stats.as_dict()})
+        return _json({"pid": os.getpid(), "memory_bytes": self.memory.size, "heap_trims": self._trimmer.trims,
+                      **self.stats.as_dict()})
 
     # -- cutouts ------------------------------------------------------------------------------------------------------
     def _region(self, served: ServedChannel, rest: str) -> tuple[int, Box, bool]:

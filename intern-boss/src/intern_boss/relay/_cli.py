@@ -53,6 +53,9 @@ def _parser() -> argparse.ArgumentParser:
                    help="connections each worker holds; one more is answered 503 and closed (default 1000)")
     p.add_argument("--backlog", type=int, default=2048, metavar="N",
                    help="connections the system queues before the relay accepts them (default 2048)")
+    p.add_argument("--trim-every", type=float, default=1.0, metavar="SECONDS",
+                   help="while requests come in, return freed memory to the system this often (glibc); 0: never "
+                        "(default 1)")
     p.add_argument("--log-level", default="warning", choices=["critical", "error", "warning", "info", "debug"])
     p.add_argument("--access-log", action="store_true", help="log every request")
     return p
@@ -73,7 +76,8 @@ def build_config(args: argparse.Namespace) -> object:
         cache_dir=cache_dir, cache_size=parse_size(args.cache_size), memory_size=parse_size(args.memory_size),
         max_cutout=parse_size(args.max_cutout), workers=args.workers, threads=args.threads,
         header_timeout=args.header_timeout, body_timeout=args.body_timeout, keep_alive=args.keep_alive,
-        max_connections=args.max_connections, backlog=args.backlog)
+        max_connections=args.max_connections, backlog=args.backlog,
+        trim_every=args.trim_every)
 
 
 #: files a worker needs beside its connections: cache files, upstream connections, logs, the interpreter's own

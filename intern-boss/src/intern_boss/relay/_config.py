@@ -87,6 +87,8 @@ class RelayConfig:
         keep_alive: seconds an idle connection stays open between requests.
         max_connections: connections each worker holds at once; one more is answered 503 and closed at once.
         backlog: connections the operating system queues for the relay before it accepts them.
+        trim_every: seconds between returns of freed memory to the system while requests come in (glibc's
+            ``malloc_trim``; see :mod:`intern_boss.relay._memory`); 0 never returns it.
     """
 
     mounts: tuple[Mount, ...]
@@ -103,6 +105,7 @@ class RelayConfig:
     keep_alive: float = 30.0
     max_connections: int = 1000
     backlog: int = 2048
+    trim_every: float = 1.0
 
     def __post_init__(self) -> None:
         if not self.mounts:
@@ -111,6 +114,8 @@ class RelayConfig:
                             ("--keep-alive", self.keep_alive)):
             if not value > 0:
                 raise ConfigError(f"{flag} {value}: give a number of seconds above 0")
+        if not self.trim_every >= 0:
+            raise ConfigError(f"--trim-every {self.trim_every}: give a number of seconds, or 0 to never trim")
         for flag, count in (("--max-connections", self.max_connections), ("--backlog", self.backlog)):
             if count < 1:
                 raise ConfigError(f"{flag} {count}: give at least 1")
