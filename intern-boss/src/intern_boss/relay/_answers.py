@@ -11,6 +11,9 @@ exception, into an answer with the Boss's error body ``{"status", "code", "messa
 - :class:`~intern.errors.MetadataError`: 502, the upstream cannot be served as a Boss channel;
 - any other :class:`~intern.errors.InternError`: 502, the upstream failed otherwise;
 - anything else: 500, a bug (logged with its traceback).
+
+An upstream failure that the relay's client already retried (it tried more than once) is answered with
+``Intern-Attempts`` (:mod:`intern_boss._retried`): a downstream ``bossdb://`` client does not retry it again.
 """
 
 from __future__ import annotations
@@ -20,8 +23,9 @@ import logging
 from dataclasses import dataclass, field
 from typing import Any
 
-from intern.errors import InternError, MetadataError, PermissionDeniedError, TransientRemoteError
+from intern.errors import InternError, MetadataError, PermissionDeniedError, RemoteError, TransientRemoteError
 
+from .. import _retried
 from .._wire import BodyError, ErrorCode
 from ._channel import UpstreamUnavailable
 
@@ -65,9 +69,11 @@ def json_answer(value: Any, status: int = 200) -> Response:
     return Response(status, json.dumps(value).encode())
 
 
-def error(status: int, code: ErrorCode, message: str) -> Response:
-    """A Boss error answer."""
-    return json_answer({"status": status, "code": int(code), "message": message}, status)
+def error(status: int, code: ErrorCode, message: str, *, attempts: int | None = None) -> Response:
+    """A Boss error answer; ``attempts``: the tries the upstream's failure took (said in ``Intern-Attempts``)."""
+    answer = json_answer({"status": status, "code": int(code), "message": message}, status)
+    answer.extra += _retried.header(attempts)
+    return answer
 
 
 def failure(exc: Exception, request: Request) -> Response:
@@ -77,15 +83,16 @@ def failure(exc: Exception, request: Request) -> Response:
     if isinstance(exc, BodyError):
         return error(400, exc.code, str(exc))
     if isinstance(exc, UpstreamUnavailable):
-        return error(503, ErrorCode.IO_ERROR, str(exc))
+        return error(503, ErrorCode.IO_ERROR, str(exc), attempts=exc.attempts)
     if isinstance(exc, TransientRemoteError):
-        return error(503, ErrorCode.IO_ERROR, f"the upstream did not answer: {exc}")
+        return error(503, ErrorCode.IO_ERROR, f"the upstream did not answer: {exc}", attempts=exc.attempts)
     if isinstance(exc, PermissionDeniedError):
         return error(403, ErrorCode.MISSING_PERMISSION, str(exc))
     if isinstance(exc, MetadataError):
         return error(502, ErrorCode.IO_ERROR, f"the upstream cannot be served as a Boss channel: {exc}")
     if isinstance(exc, InternError):
-        return error(502, ErrorCode.IO_ERROR, f"the upstream failed: {exc}")
+        attempts = exc.attempts if isinstance(exc, RemoteError) else None
+        return error(502, ErrorCode.IO_ERROR, f"the upstream failed: {exc}", attempts=attempts)
     # a bug must still answer with a Boss body, and be logged
     log.error("error answering %s %s", request.method, request.path, exc_info=exc)
     return error(500, ErrorCode.IO_ERROR, f"internal error: {type(exc).__name__}: {exc}")

@@ -31,7 +31,7 @@ from typing import Any, NamedTuple
 import numpy as np
 
 from intern.box import Box
-from intern.errors import ConfigError, InternError, MetadataError, ReadOnlyError, TransientRemoteError
+from intern.errors import ConfigError, InternError, MetadataError, ReadOnlyError, RemoteError, TransientRemoteError
 from intern.executor import run_parallel
 from intern.files import write_atomic
 
@@ -47,7 +47,18 @@ _REOPEN_EVERY = 2.0  # seconds between attempts to reach an upstream that could 
 
 
 class UpstreamUnavailable(Exception):
-    """The upstream cannot be reached and the relay has nothing cached to answer with."""
+    """The upstream cannot be reached and the relay has nothing cached to answer with.
+
+    ``attempts`` is how many tries the upstream's client spent on the failure behind it (``None`` when it did not
+    say): when more than one, the relay tells downstream clients not to try again (:mod:`intern_boss._retried`).
+    """
+
+    def __init__(self, message: str, attempts: int | None = None) -> None:
+        super().__init__(message, attempts)
+        self.message, self.attempts = message, attempts
+
+    def __str__(self) -> str:
+        return self.message
 
 
 class Piece(NamedTuple):
@@ -177,6 +188,8 @@ class ServedChannel:
         self._geometry: Geometry | None = None
         self._last_attempt = float("-inf")
         self._last_error: str = ""
+        # the tries the upstream's client spent on _last_error; both are set and read under _lock
+        self._last_attempts: int | None = None
         self._inflight: dict[tuple[int, ...], threading.Event] = {}
         self.written = False
 
@@ -199,6 +212,7 @@ class ServedChannel:
             raise
         except Exception as exc:  # noqa: BLE001 - any failure to reach the upstream is reported the same way
             self._last_error = str(exc)
+            self._last_attempts = exc.attempts if isinstance(exc, RemoteError) else None
             log.warning("cannot open %s for %s: %s", self.mount.upstream, self.mount.path, exc)
             return
         self._resource, self._geometry = resource, geometry
@@ -237,7 +251,7 @@ class ServedChannel:
                             "once the upstream answers") from None
                 else:
                     raise UpstreamUnavailable(f"the upstream {self.mount.upstream} of {self.mount.path} cannot be "
-                                              f"opened: {self._last_error}")
+                                              f"opened: {self._last_error}", self._last_attempts)
             return self._geometry
 
     def _upstream(self) -> Any:
@@ -245,7 +259,7 @@ class ServedChannel:
             self._open()
             if self._resource is None:
                 raise UpstreamUnavailable(f"the upstream {self.mount.upstream} of {self.mount.path} is unavailable "
-                                          f"and this part is not cached: {self._last_error}")
+                                          f"and this part is not cached: {self._last_error}", self._last_attempts)
             return self._resource
 
     def _lost(self, exc: Exception) -> None:
@@ -254,6 +268,7 @@ class ServedChannel:
             with self._lock:
                 self._resource = None
                 self._last_error = str(exc)
+                self._last_attempts = exc.attempts
 
     # -- cuboids ------------------------------------------------------------------------------------------------------
     def cuboids(self, res: int, box: Box) -> list[tuple[tuple[int, ...], Box]]:
