@@ -11,11 +11,11 @@ The modules of the relay, in the order a request meets them:
 - below them, :mod:`._channel` (one mount: geometry, cuboids through the cache), :mod:`._cache`,
   :mod:`._generations`; :mod:`._server` guards connections, :mod:`._cli` and :mod:`._process` start the relay.
 
-Where a request runs. The event loop only moves bytes and answers what needs no waiting: each request is first
-authenticated and routed there (a refusal is answered at once); a cutout read that is exactly one cuboid held in the
-memory tier is answered there too, with the cached buffer (:func:`._cutouts.read_from_memory`). Everything else, all
-of which may wait on the upstream, the disk tier, codecs or locks, runs in a thread of the application's own pool
-(``--threads``); the work there releases the GIL.
+Where a request runs. The event loop only moves bytes and answers what needs no waiting: a request other than a
+write is first authenticated and routed there (a refusal is answered at once), and a cutout read that is exactly one
+cuboid held in the memory tier is answered there too, with the cached buffer (:func:`._cutouts.read_from_memory`).
+Everything else, all of which may wait on the upstream, the disk tier, codecs or locks, runs in a thread of the
+application's own pool (``--threads``); the work there releases the GIL.
 
 Writes (``POST`` and ``PUT``). A body is read only once everything else about its request has been checked, in a
 thread (the box's check may need the upstream's geometry), in this order: the token (401, 403), the route and method
