@@ -21,6 +21,7 @@ import numpy as np
 import intern
 from intern.errors import RemoteError, TransientRemoteError
 from intern.hookspecs import SchemeSpec, hookimpl
+from intern.traits import SupportsChunkStamps
 
 _attempts: dict[tuple, int] = {}
 _lock = threading.Lock()
@@ -36,7 +37,7 @@ class FaultyVolume:
         self._remote, self.mode, self.path = remote, mode, path
         self.inner = intern.open(path[1:] if "://" in path else f"zarr://{path}")
         self.metadata = self.inner.metadata
-        self.handles_any_box = getattr(self.inner, "handles_any_box", False)
+        self.io = self.inner.io  # the wrapped volume takes requests as it declares
 
     @property
     def uri(self) -> str:
@@ -65,8 +66,9 @@ class FaultyVolume:
     def chunk_stamp(self, box, *, scale=0):
         if os.environ.get("FAULTY_NO_STAMPS") == "1":
             return None
-        stamp = getattr(self.inner, "chunk_stamp", None)
-        return None if stamp is None else stamp(box, scale=scale)
+        if not isinstance(self.inner, SupportsChunkStamps):
+            return None
+        return self.inner.chunk_stamp(box, scale=scale)
 
     def write(self, box, data, *, scale=0):
         if self.mode == "lossy":

@@ -50,9 +50,10 @@ REMOTE_MODULE = '''
 import numpy as np
 from intern.box import Box
 from intern.metadata import VolumeMetadata
+from intern.traits import VolumeIO
 
 class LabVolume:
-    handles_any_box = True
+    io = VolumeIO(whole_reads=True)
     def __init__(self, remote, path):
         self.remote, self.path = remote, path
         self.metadata = VolumeMetadata.single_scale(shape=(4, 5, 6), dtype="uint8", voxel_size=(30, 4, 4))

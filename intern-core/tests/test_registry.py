@@ -238,6 +238,7 @@ def _serving(server):
 
     class Serving:  # a remote that answers `tally` itself, as DVID answers stored meshes
         scheme = "mem"
+        server_name = "mem-server"
 
         def server_services(self, resource):
             return {"tally": server} if resource is a.resource else {}

@@ -46,6 +46,7 @@ def _vol(kind, server=None):
 
         class Serving:
             scheme = "mem"
+            server_name = "mem-server"
 
             def server_services(self, resource):
                 return {"count": server} if resource is a.resource else {}

@@ -18,6 +18,7 @@ from intern.cli import main as intern_main
 from intern.metadata import VolumeMetadata
 from intern.products import Mesh, read_precomputed_mesh_dir
 from intern.services import as_volume
+from intern.traits import VolumeIO
 
 
 def make_segmentation(tmp_path: Path) -> tuple[str, np.ndarray]:
@@ -58,6 +59,7 @@ class StoredMeshRemote:
     """A datastore that keeps meshes itself (as DVID or a precomputed bucket does) and serves them."""
 
     scheme: ClassVar[str] = "stored"
+    server_name: ClassVar[str] = "stored-server"
 
     def __init__(self, meshes: dict[int, Mesh]) -> None:
         self.meshes = meshes
@@ -80,7 +82,7 @@ class StoredMeshRemote:
 class StoredVolume:
     """A segmentation on that datastore."""
 
-    handles_any_box = True
+    io: ClassVar[VolumeIO] = VolumeIO(whole_reads=True)
 
     def __init__(self, remote: StoredMeshRemote, data: np.ndarray) -> None:
         self._remote = remote

@@ -106,7 +106,7 @@ def test_existing_files_written_in_place_where_they_allow(tmp_path: Path) -> Non
         np.testing.assert_array_equal(tifffile.imread(tmp_path / name), expected)
     tifffile.imwrite(tmp_path / "zip.tif", vol, compression="zlib", photometric="minisblack")
     packed = intern.array(f"tiff://{tmp_path}/zip.tif")
-    assert not packed.resource.writable and "compressed" in packed.resource.read_only_reason
+    assert not packed.resource.writable and "compressed" in packed.resource.io.read_only_reason
     with pytest.raises(ReadOnlyError, match="compressed"):
         packed.resource.write(intern.Box((0, 0, 0), (1, 1, 1)), np.zeros((1, 1, 1), np.int16))
     with pytest.raises(ReadOnlyError):
@@ -115,7 +115,7 @@ def test_existing_files_written_in_place_where_they_allow(tmp_path: Path) -> Non
     (tmp_path / "slices").mkdir()
     tifffile.imwrite(tmp_path / "slices" / "0.tif", vol[0])
     slices = intern.array(f"tiff://{tmp_path}/slices/")
-    assert not slices.resource.writable and "folder" in slices.resource.read_only_reason
+    assert not slices.resource.writable and "folder" in slices.resource.io.read_only_reason
     with pytest.raises(ReadOnlyError, match="folder"):
         slices.resource.write(intern.Box((0, 0, 0), (1, 1, 1)), np.zeros((1, 1, 1), np.int16))
 

@@ -12,7 +12,7 @@ HTTP session. A block that fills whole rows of the output is decompressed straig
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, ClassVar
 
 import numpy as np
 
@@ -20,6 +20,7 @@ from intern.box import Box
 from intern.errors import DTypeError, MetadataError, ReadOnlyError
 from intern.executor import run_parallel
 from intern.metadata import ScaleLevel, VolumeMetadata, to_nanometres
+from intern.traits import VolumeIO
 
 from ._config import ClientOptions
 from ._wire import CUBOID, encode
@@ -105,8 +106,8 @@ class BossChannel:
     (30.0, 3.0, 3.0)
     """
 
-    handles_any_box = True
-    fresh_reads = True  # every read returns a new array nobody else holds
+    # the Boss answers any cutout; every read returns a new array nobody else holds
+    io: ClassVar[VolumeIO] = VolumeIO(whole_reads=True, whole_writes=True, fresh_reads=True)
 
     def __init__(self, remote: BossRemote, path: str, *, info: dict[str, Any], experiment: dict[str, Any],
                  frame: dict[str, Any], first: int = 0, options: ClientOptions, access_mode: str | None = None,

@@ -53,6 +53,7 @@ class PrecomputedRemote:
 
     scheme: ClassVar[str] = "precomputed"
     declared_options: ClassVar[OptionSet] = OPTIONS
+    server_name: ClassVar[str] = "precomputed-server"  # how the resolver names its stored meshes and skeletons
 
     def __init__(self, protocol: str, endpoint: str | None = None) -> None:
         self.protocol = protocol

@@ -1,7 +1,7 @@
 """A neuroglancer precomputed volume as an intern volume: chunk reads and writes through cloud-volume's codecs.
 
-The core cuts every request on the chunk grid and runs the pieces on its thread pool (``handles_any_box`` is
-false), so this module only reads and writes single chunks:
+The core cuts every request on the chunk grid and runs the pieces on its thread pool (its ``VolumeIO``
+asks for single chunks), so this module only reads and writes single chunks:
 
 - a read fetches one chunk file through cloud-files (or, for a sharded scale, one chunk out of its shard through
   cloud-volume's shard reader), decodes it with cloud-volume's codecs, and returns the part asked for;
@@ -18,7 +18,7 @@ from __future__ import annotations
 import itertools
 import os
 import threading
-from typing import Any, ClassVar
+from typing import Any, ClassVar, Literal
 
 import numpy as np
 
@@ -27,7 +27,7 @@ from intern.errors import InvalidURIError, MetadataError, NotFoundError, ReadOnl
 from intern.files import write_atomic
 from intern.metadata import VolumeMetadata
 from intern.options import parse_bool
-from intern.traits import LevelStorage
+from intern.traits import LevelStorage, VolumeIO
 
 from ._cseg import layout_fault
 from ._errors import translated, translating
@@ -44,7 +44,7 @@ _SUFFIXES = ("", ".gz", ".br", ".zstd", ".xz", ".bz2")
 _METHODS = {"": None, ".gz": "gzip", ".br": "br", ".zstd": "zstd", ".xz": "xz", ".bz2": "bz2"}
 
 
-def compress_option(value: Any) -> str | bool | None:
+def compress_option(value: Any) -> str | Literal[False] | None:
     """``compress=`` as cloud-files takes it: ``None`` (the encoding's default), ``False``, or a method name."""
     if value is None or value is False or value in _COMPRESSORS:
         return value
@@ -83,7 +83,7 @@ class PrecomputedVolume:
     makes a missing chunk a :class:`~intern.errors.NotFoundError` instead. Sharded scales are read-only.
     """
 
-    handles_any_box: ClassVar[bool] = False
+    io: ClassVar[VolumeIO] = VolumeIO()
 
     def __init__(self, remote: Any, location: Location, info: dict[str, Any], *, mode: str = "r+",
                  fill_missing: Any = True, compress: Any = None) -> None:
@@ -103,7 +103,7 @@ class PrecomputedVolume:
         self._lock = threading.Lock()
         self._cloudvolume: Any = None
         self._shard_readers: dict[int, Any] = {}
-        self._suffix_order = _SUFFIXES
+        self._suffix_order: tuple[str, ...] = _SUFFIXES
         self._root = location.local_path + "/" if location.is_local else ""
 
     # -- what it is ---------------------------------------------------------------------------------------------

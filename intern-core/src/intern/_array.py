@@ -20,7 +20,7 @@ from ._indexing import normalize_key
 from .box import Box
 from .errors import DTypeError, ShapeError
 from .executor import run_parallel
-from .io import check_writable, read_box, update_box, write_box
+from .io import check_volume, check_writable, read_box, update_box, write_box
 from .metadata import ScaleLevel, VolumeMetadata
 from .traits import VolumeResource
 
@@ -48,6 +48,7 @@ class Array:
     __slots__ = ("_level", "_resource", "_scale")
 
     def __init__(self, resource: VolumeResource, *, scale: int = 0) -> None:
+        check_volume(resource)
         if not isinstance(resource, VolumeResource):
             raise TypeError(f"{resource!r} is not a volume (it has no metadata/read)")
         n = len(resource.metadata.scales)

@@ -9,11 +9,12 @@ import numpy as np
 from pydantic import ValidationError
 
 from ._array import Array
-from .errors import AlreadyExistsError, InvalidURIError, MetadataError, NotFoundError
+from .errors import AlreadyExistsError, InvalidURIError, MetadataError, NotFoundError, PluginError
+from .io import check_volume
 from .metadata import VolumeKind, VolumeMetadata
 from .options import split_options
 from .registry import get_registry
-from .traits import Resource, SupportsCreate, VolumeResource
+from .traits import Resource, SupportsCreate, SupportsDefaultChunks, VolumeResource
 from .uri import URI, parse_uri
 
 __all__ = ["array", "create", "create_like", "ls", "open", "remote_for", "resolve_uri"]
@@ -48,7 +49,9 @@ def open(uri: str | URI, **options: Any) -> Resource:  # noqa: A001 - mirrors bu
         DriverNotInstalledError, NotFoundError: as their names say; messages say what to do.
     """
     remote, path, parsed = remote_for(uri)
-    return remote.open(path, **split_options(remote, parsed.options, options, create=False))
+    resource = remote.open(path, **split_options(remote, parsed.options, options, create=False))
+    check_volume(resource)
+    return resource
 
 
 def ls(uri: str | URI) -> list[str]:
@@ -74,6 +77,7 @@ def array(uri: str | URI | Resource | Array, *, scale: int = 0, **options: Any) 
     if isinstance(uri, Array):
         return uri.at_scale(scale)
     resource = uri if not isinstance(uri, (str, URI)) else open(uri, **options)
+    check_volume(resource)  # an open resource passed in has not been through open()
     if not isinstance(resource, VolumeResource):
         raise NotFoundError(f"{getattr(resource, 'uri', uri)} is not a volume; intern.ls() lists what is inside it")
     return Array(resource, scale=scale)
@@ -124,9 +128,10 @@ def create(
         AlreadyExistsError: there is something at ``uri`` and ``exist_ok`` is false.
     """
     remote, _, parsed = remote_for(uri)
-    if chunks is None and hasattr(remote, "default_chunks"):
+    if chunks is None and isinstance(remote, SupportsDefaultChunks):
         # the store knows its own best chunking (DVID blocks, Boss cuboids); the generic default is 64 voxels
         chunks = remote.default_chunks(shape=tuple(shape), dtype=np.dtype(dtype), kind=kind)
+    factors: Sequence[Sequence[float]]
     if isinstance(scales, int):
         if scales < 1:
             raise MetadataError(f"scales is a level count >= 1 or a list of factors, got {scales}")
@@ -161,15 +166,18 @@ def create_like(uri: str | URI, metadata: VolumeMetadata, *, exist_ok: bool = Fa
         raise InvalidURIError(f"the {parsed.scheme}:// driver cannot create volumes")
     resource = remote.create(path, metadata, exist_ok=exist_ok,
                              **split_options(remote, parsed.options, options, create=True))
+    check_volume(resource)
+    if not isinstance(resource, VolumeResource):
+        if exist_ok:
+            raise AlreadyExistsError(f"{parsed} exists and is not a volume (intern.ls lists what is in it)")
+        raise PluginError(f"the {parsed.scheme}:// driver's create returned {type(resource).__name__}, not a volume")
     if exist_ok:
         _check_same(resource, metadata, parsed)
     return Array(resource)
 
 
-def _check_same(resource: Any, metadata: VolumeMetadata, where: URI) -> None:
-    """The one ``exist_ok`` check: what ``create`` found is a volume of the requested shape and dtype."""
-    if not isinstance(resource, VolumeResource):
-        raise AlreadyExistsError(f"{where} exists and is not a volume (intern.ls lists what is in it)")
+def _check_same(resource: VolumeResource, metadata: VolumeMetadata, where: URI) -> None:
+    """The one ``exist_ok`` check: the volume ``create`` found has the requested shape and dtype."""
     have = resource.metadata
     if have.shape != metadata.shape or have.dtype != metadata.dtype:
         raise AlreadyExistsError(f"{where} exists as {have.dtype}{list(have.shape)}, not the "

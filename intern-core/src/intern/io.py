@@ -1,9 +1,8 @@
 """Chunked, parallel reads and writes of boxes on any VolumeResource.
 
 This is the one place where requests are cut along a volume's chunk grid, run in parallel, assembled in place, and
-where partial chunks are merged (read-modify-write) before a write. Drivers only ever see single chunks, unless they
-declare ``handles_any_box = True`` (or only ``handles_any_read_box`` / ``handles_any_write_box``; see
-:mod:`intern.traits`).
+where partial chunks are merged (read-modify-write) before a write. Drivers only ever see single chunks, unless their
+volume's ``io`` record (:class:`~intern.traits.VolumeIO`) asks for whole reads or whole writes.
 
 Every write holds the locks of the chunks it touches (:mod:`intern.locks`): a chunk's read, merge and write-back
 never interleave with another writer of that chunk in this process, nor, where the driver says the level is in a
@@ -17,6 +16,7 @@ import contextlib
 import functools
 import itertools
 from collections.abc import Callable
+from typing import Protocol, cast
 
 import numpy as np
 
@@ -24,9 +24,69 @@ from .box import Box
 from .errors import DTypeError, PluginError, ReadOnlyError, ShapeError
 from .executor import run_parallel
 from .locks import LevelLocks, level_locks
-from .traits import LevelStorage, SupportsLevelStorage, SupportsWrite, VolumeResource
+from .traits import LevelStorage, SupportsLevelStorage, SupportsWrite, VolumeIO, VolumeResource
 
-__all__ = ["check_writable", "read_box", "update_box", "write_box"]
+__all__ = ["check_volume", "check_writable", "read_box", "update_box", "volume_io", "write_box"]
+
+#: the loose attributes that said what ``VolumeIO`` says now; a volume still carrying one is refused, since the core
+#: no longer reads them and the driver would silently get other behaviour than it asks for
+RETIRED_FLAGS = {
+    "handles_any_box": "whole_reads=..., whole_writes=...",
+    "handles_any_read_box": "whole_reads=...",
+    "handles_any_write_box": "whole_writes=...",
+    "fresh_reads": "fresh_reads=...",
+    "read_only_reason": "read_only_reason=...",
+}
+
+
+def volume_io(resource: VolumeResource) -> VolumeIO:
+    """The volume's declared :class:`~intern.traits.VolumeIO`.
+
+    Raises:
+        PluginError: the driver's volume declares no ``io`` record, declares something else under that name, or
+            still carries one of the loose attributes the record replaced.
+    """
+    try:
+        io = resource.io
+    except AttributeError:
+        io = None
+    if not isinstance(io, VolumeIO):
+        kind = type(resource).__name__
+        found = "declares none" if io is None else f"has io={io!r}"
+        raise PluginError(f"the driver's volume {kind} ({_where(resource)}) {found}: every volume declares how it "
+                          "takes reads and writes as io = intern.traits.VolumeIO(...) (see the plugin guide)")
+    # set on the class (checked once per class) or on the instance (a few dict lookups)
+    retired = _retired_flags(type(resource)) or tuple(n for n in RETIRED_FLAGS if n in getattr(resource, "__dict__", ()))
+    if retired:
+        raise PluginError(f"the driver's volume {type(resource).__name__} ({_where(resource)}) still sets "
+                          f"{', '.join(retired)}, which intern no longer reads: declare io = VolumeIO("
+                          f"{', '.join(dict.fromkeys(RETIRED_FLAGS[r] for r in retired))}) instead")
+    return io
+
+
+def check_volume(resource: object) -> None:
+    """Refuse a driver's volume that does not declare its :class:`~intern.traits.VolumeIO`, clearly, where the core
+    first meets it (open, create, Array): a resource with ``metadata`` and ``read`` is a volume, and without ``io`` it
+    would otherwise only be "not a volume".
+
+    Raises:
+        PluginError: as :func:`volume_io` says.
+    """
+    if hasattr(resource, "metadata") and callable(getattr(resource, "read", None)):
+        volume_io(resource)  # type: ignore[arg-type]  # a volume by its members; volume_io checks the rest
+
+
+@functools.lru_cache(maxsize=256)
+def _retired_flags(cls: type) -> tuple[str, ...]:
+    """Retired flags set on a volume class (a class's attributes do not change; checked once per class)."""
+    return tuple(name for name in RETIRED_FLAGS if any(name in vars(k) for k in cls.__mro__))
+
+
+def _where(resource: object) -> str:
+    try:
+        return str(resource.uri)  # type: ignore[attr-defined]  # any object may arrive here; its uri is a courtesy
+    except Exception:  # the error being built must not be replaced by another one
+        return "no uri"
 
 
 def _bounds(resource: VolumeResource, scale: int) -> tuple[Box, tuple[int, ...]]:
@@ -63,13 +123,14 @@ def read_box(
         raise ShapeError(f"out is {out.dtype}{list(out.shape)}, the box needs {dtype}{list(box.shape)}")
     if box.is_empty():
         return out if out is not None else np.empty(box.shape, dtype)
-    if _any_box(resource, "read"):
+    io = volume_io(resource)
+    if io.whole_reads:
         data = _checked(resource.read(box, scale=scale), box, dtype, resource)
         if progress:
             progress(1)
         if out is None:
             # a fresh array the driver let go of needs no copy; a view into its memory does
-            fresh = getattr(resource, "fresh_reads", False) or data.base is None
+            fresh = io.fresh_reads or data.base is None
             return data if fresh and data.flags.writeable and data.flags.c_contiguous else data.copy()
         out[...] = data
         return out
@@ -82,11 +143,6 @@ def read_box(
 
     run_parallel(fetch, _pieces(box, chunks), progress=progress)
     return out
-
-
-def _any_box(resource: VolumeResource, direction: str) -> bool:
-    """Whether the driver takes whole requests for reads (or writes), instead of single chunks."""
-    return bool(getattr(resource, f"handles_any_{direction}_box", getattr(resource, "handles_any_box", False)))
 
 
 def _pieces(box: Box, chunks: tuple[int, ...]) -> list[tuple[Box, tuple[slice, ...]]]:
@@ -103,13 +159,23 @@ def _pieces(box: Box, chunks: tuple[int, ...]) -> list[tuple[Box, tuple[slice, .
             for parts in itertools.product(*axes)]
 
 
-def check_writable(resource: VolumeResource) -> None:
+class WritableVolume(VolumeResource, SupportsWrite, Protocol):
+    """A volume that has ``write`` (what :func:`check_writable` returns)."""
+
+
+def check_writable(resource: VolumeResource) -> WritableVolume:
+    """``resource``, as a volume that may be written now.
+
+    Raises:
+        ReadOnlyError: its driver cannot write, or this volume cannot be written now (with the driver's reason).
+    """
     if not isinstance(resource, SupportsWrite):
         raise ReadOnlyError(f"{resource.uri} cannot be written: its driver is read-only")
     if not resource.writable:
-        reason = getattr(resource, "read_only_reason", None)
+        reason = volume_io(resource).read_only_reason
         raise ReadOnlyError(f"{resource.uri} cannot be written: {reason}" if reason else
                             f"{resource.uri} is open read-only (or its version is committed)")
+    return cast(WritableVolume, resource)  # checked just above; isinstance cannot narrow to both protocols at once
 
 
 def write_box(
@@ -130,7 +196,7 @@ def write_box(
         ReadOnlyError: the resource cannot be written.
         DTypeError: ``data`` is not of the volume's dtype.
     """
-    check_writable(resource)
+    writable = check_writable(resource)
     bounds, chunks = _bounds(resource, scale)
     box.check_within(bounds)
     dtype = resource.metadata.numpy_dtype
@@ -140,7 +206,7 @@ def write_box(
         raise ShapeError(f"data of shape {data.shape} does not fit box [{box}] of shape {box.shape}")
     if box.is_empty():
         return
-    _write(resource, box, data, scale, chunks, bounds, _level_locks(resource, scale, bounds, chunks), progress)
+    _write(writable, box, data, scale, chunks, bounds, _level_locks(resource, scale, bounds, chunks), progress)
 
 
 def update_box(resource: VolumeResource, box: Box, merge: Callable[[np.ndarray], None], *, scale: int = 0) -> None:
@@ -153,7 +219,7 @@ def update_box(resource: VolumeResource, box: Box, merge: Callable[[np.ndarray],
         OutOfBoundsError: the box reaches outside the level.
         ReadOnlyError: the resource cannot be written.
     """
-    check_writable(resource)
+    writable = check_writable(resource)
     bounds, chunks = _bounds(resource, scale)
     box.check_within(bounds)
     if box.is_empty():
@@ -161,7 +227,7 @@ def update_box(resource: VolumeResource, box: Box, merge: Callable[[np.ndarray],
     with _level_locks(resource, scale, bounds, chunks).hold(*_chunk_span(box, chunks)):
         block = read_box(resource, box, scale=scale)
         merge(block)
-        _write(resource, box, block, scale, chunks, bounds, None, None)
+        _write(writable, box, block, scale, chunks, bounds, None, None)
 
 
 def _chunk_span(box: Box, chunks: tuple[int, ...]) -> tuple[tuple[int, ...], tuple[int, ...]]:
@@ -169,11 +235,11 @@ def _chunk_span(box: Box, chunks: tuple[int, ...]) -> tuple[tuple[int, ...], tup
     return (tuple(a // c for a, c in zip(box.start, chunks)), tuple(-(-b // c) for b, c in zip(box.stop, chunks)))
 
 
-def _write(resource: VolumeResource, box: Box, data: np.ndarray, scale: int, chunks: tuple[int, ...], bounds: Box,
+def _write(resource: WritableVolume, box: Box, data: np.ndarray, scale: int, chunks: tuple[int, ...], bounds: Box,
            locks: LevelLocks | None, progress: Callable[[int], None] | None) -> None:
     """Write checked ``data`` at ``box``; ``locks`` None: the caller holds the locks of every chunk of the box."""
     hold = locks.hold if locks is not None else _already_held
-    if _any_box(resource, "write"):
+    if volume_io(resource).whole_writes:
         # the driver merges partial chunks itself: hold every chunk the box touches for the whole call
         with hold(*_chunk_span(box, chunks)):
             resource.write(box, np.ascontiguousarray(data), scale=scale)
@@ -212,7 +278,9 @@ def _level_locks(resource: VolumeResource, scale: int, bounds: Box, chunks: tupl
     """The chunk locks of level ``scale``: keyed by the level's directory where the driver names one, else by the
     volume's URI (without its query, which holds options, not identity) and the level."""
     level = scale % len(resource.metadata.scales)
-    storage = resource.level_storage(level) if _says_storage(type(resource)) else LevelStorage()
+    # _says_storage is the protocol check, cached per class; cast tells the type checker what it checked
+    storage = cast(SupportsLevelStorage, resource).level_storage(level) if _says_storage(type(resource)) else \
+        LevelStorage()
     grid = tuple(-(-n // c) for n, c in zip(bounds.stop, chunks))
     return level_locks(("uri", resource.uri.split("?", 1)[0], level), grid, storage.local_directory,
                        lock_file=not storage.atomic_chunks)

@@ -33,7 +33,7 @@ from collections.abc import Collection, Iterator, Mapping
 from dataclasses import dataclass
 from typing import Any, Final
 
-from .errors import InvalidURIError, ParameterError
+from .errors import InvalidURIError, ParameterError, PluginError
 
 __all__ = ["FLOATS", "INTS", "Option", "OptionSet", "parse_bool"]
 
@@ -222,8 +222,11 @@ class OptionSet:
 
 def declared(remote: Any) -> OptionSet | None:
     """The options ``remote`` declares (its class's ``declared_options``), or None for a Remote that declares none."""
-    found = getattr(type(remote), "declared_options", None)
-    return found if isinstance(found, OptionSet) else None
+    found = getattr(type(remote), "declared_options", None)  # optional: a Remote that takes no options has none
+    if found is None or isinstance(found, OptionSet):
+        return found
+    raise PluginError(f"the driver's remote {type(remote).__name__} declares declared_options={found!r}, which is "
+                      "not an intern.options.OptionSet")
 
 
 def split_options(remote: Any, query: Mapping[str, str], keywords: Mapping[str, Any], *,

@@ -23,7 +23,7 @@ from dataclasses import dataclass, field, replace
 from typing import Any, Literal
 
 from ._parameters import check_parameters
-from .errors import CapabilityUnavailableError
+from .errors import CapabilityUnavailableError, PluginError
 from .hookspecs import ServiceSpec
 from .registry import KNOWN_SERVICES, get_registry, load_reference
 from .traits import Resource, ServerService, SupportsVersions, SupportsWrite, VolumeResource
@@ -200,6 +200,28 @@ def _unmet(spec: ServiceSpec, resource: Resource) -> str | None:
     return None
 
 
+def _loader(spec: ServiceSpec) -> Loader:
+    """Imports the implementation ``spec`` names when the service runs (``explain()`` imports nothing)."""
+    return lambda: load_reference(spec.implementation)
+
+
+def _server_side(resource: Resource) -> tuple[str, dict[str, Callable[..., Any]]]:
+    """The resource's Remote's name for its server-side implementations, and what it serves for this resource.
+
+    Raises:
+        PluginError: the Remote has ``server_services`` but no ``server_name`` (both belong to
+            :class:`~intern.traits.ServerService`), so its services are not silently passed over.
+    """
+    remote = getattr(resource, "remote", None)  # a resource that is no Resource (a bare object) has no server side
+    if isinstance(remote, ServerService):
+        return remote.server_name, dict(remote.server_services(resource))
+    if callable(getattr(remote, "server_services", None)):
+        raise PluginError(f"the driver's remote {type(remote).__name__} has server_services but no server_name: a "
+                          "remote serving services names them, server_name = '<scheme>-server' (see "
+                          "intern.traits.ServerService)")
+    return "", {}
+
+
 def resolve(capability: str, resource: Resource, prefer: str | None = None, *, strict: bool = True) -> Resolution:
     """Choose the implementation of ``capability`` for ``resource``.
 
@@ -238,17 +260,13 @@ def resolve(capability: str, resource: Resource, prefer: str | None = None, *, s
                 "the remote serves it" if source == "server" else "highest priority that fits")
         candidates.append(Candidate(name, source, priority, taken, reason, description))
 
-    server: dict[str, Callable[..., Any]] = {}
-    if isinstance(getattr(resource, "remote", None), ServerService):
-        server = dict(resource.remote.server_services(resource))
+    name, server = _server_side(resource)
     if capability in server:
-        name = getattr(resource.remote, "server_name", None) or f"{getattr(resource.remote, 'scheme', 'remote')}-server"
         impl = server[capability]
         consider(name, "server", 1000, None, getattr(impl, "description", "served by the datastore itself"),
                  lambda: impl)
     for spec in registry.services(capability):
-        consider(spec.name, "local", spec.priority, _unmet(spec, resource), spec.description,
-                 lambda spec=spec: load_reference(spec.implementation))
+        consider(spec.name, "local", spec.priority, _unmet(spec, resource), spec.description, _loader(spec))
 
     uri = getattr(resource, "uri", repr(resource))
     result = Resolution(capability, uri, tuple(candidates), prefer, resource, tuple(fits))
@@ -268,7 +286,5 @@ def capabilities(resource: Resource | str) -> dict[str, Resolution]:
 
         resource = open_uri(resource)
     resource = getattr(resource, "resource", resource)
-    names = set(get_registry().capabilities)
-    if isinstance(getattr(resource, "remote", None), ServerService):
-        names |= set(resource.remote.server_services(resource))
+    names = set(get_registry().capabilities) | set(_server_side(resource)[1])
     return {name: resolve(name, resource, strict=False) for name in sorted(names)}

@@ -11,19 +11,18 @@ dask, CLI, conformance tests) comes from the core. The worked example is the ``m
 
 Note for implementers, on boxes: ``read`` and ``write`` receive a :class:`~intern.box.Box` over **every** axis of
 the volume (``t, c, z, y, x`` as the metadata's ``axes`` say), relative to voxel 0 of that scale level, always inside
-the level's shape. Unless the resource sets ``handles_any_box = True``, the core only ever passes boxes that lie in one
-storage chunk (reads) or that are exactly one whole chunk clipped to the volume (writes), and it calls ``read``/
-``write`` from several threads at once for different chunks. A driver whose backend already parallelises and handles
-partial chunks (TensorStore, HDF5, a server that accepts any cutout) sets ``handles_any_box = True`` and gets whole
-requests instead; ``handles_any_read_box`` and ``handles_any_write_box`` set it for one direction only (a store whose
-reads may cut across chunks but whose writes need whole chunks merged by the core).
+the level's shape. How the core cuts requests is the volume's ``io`` record (:class:`VolumeIO`), which every volume
+declares: by default the core only ever passes boxes that lie in one storage chunk (reads) or that are exactly one
+whole chunk clipped to the volume (writes), and it calls ``read``/``write`` from several threads at once for
+different chunks. A driver whose backend already parallelises and handles partial chunks (TensorStore, HDF5, a server
+that accepts any cutout) declares ``VolumeIO(whole_reads=True, whole_writes=True)`` and gets whole requests instead;
+one direction alone is allowed (a store whose reads may cut across chunks but whose writes need whole chunks merged
+by the core). The same record says whether reads return fresh arrays and why a volume is read-only.
 
-A read-only volume may say why in ``read_only_reason`` (a compressed file, a committed version); the core puts it in
-the :class:`~intern.errors.ReadOnlyError`. A Remote may also offer ``default_chunks(*, shape, dtype, kind)`` (the chunk shape ``intern.create`` uses when the
-caller names none) and ``server_name`` (how the resolver names its server-side implementations). Two more optional
-attributes tune the core's handling: ``fresh_reads = True`` promises that ``read`` returns arrays the
-driver keeps no reference to (the core then hands them to the caller without copying), and a ``close()`` method
-(:class:`SupportsClose`) releases file handles or sessions.
+A Remote says how the resolver names its server-side implementations in ``server_name`` (:class:`ServerService`),
+and may offer ``default_chunks(*, shape, dtype, kind)`` (:class:`SupportsDefaultChunks`: the chunk shape
+``intern.create`` uses when the caller names none). A ``close()`` method (:class:`SupportsClose`) releases file
+handles or sessions.
 
 A volume that can tell cheaply whether its stored chunks changed implements :class:`SupportsChunkStamps`: a resumed
 copy then copies again the units whose source changed since they were journaled (see ``docs/transfers.md``).
@@ -39,7 +38,7 @@ from __future__ import annotations
 
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
-from typing import Any, ClassVar, Protocol, runtime_checkable
+from typing import Any, Protocol, runtime_checkable
 
 import numpy as np
 
@@ -55,11 +54,50 @@ __all__ = [
     "SupportsChunkStamps",
     "SupportsClose",
     "SupportsCreate",
+    "SupportsDefaultChunks",
     "SupportsLevelStorage",
     "SupportsVersions",
     "SupportsWrite",
+    "VolumeIO",
     "VolumeResource",
 ]
+
+
+@dataclass(frozen=True, kw_only=True)
+class VolumeIO:
+    """How a volume's driver wants the core to hand it reads and writes: declared once, as the volume's ``io``.
+
+    Every volume declares one (``io: ClassVar[VolumeIO] = VolumeIO(...)`` on the class, or an ``io`` property where
+    it depends on the file opened). The fields are keyword-only and the record is frozen, so a misspelt field is a
+    ``TypeError`` where the record is made, and a type checker flags it too. ``VolumeIO()`` is the safe choice for a
+    store of chunk files: the core cuts every request on the chunk grid, runs the pieces in parallel, merges partial
+    chunks, and copies what ``read`` returns.
+
+    Attributes:
+        whole_reads: ``read`` takes any box inside the level, in one call (a server that answers any cutout, a
+            library that reads across chunks in parallel itself). False: the core cuts reads on the chunk grid and
+            calls ``read`` once per piece, each inside one storage chunk, from several threads.
+        whole_writes: ``write`` takes any box inside the level, in one call, and merges partial chunks itself (the
+            core still holds the locks of every chunk the box touches during the call). False: the core calls
+            ``write`` once per chunk, with the whole chunk (clipped to the volume), after merging a partial chunk
+            with what the chunk held.
+        fresh_reads: ``read`` returns a new array the driver keeps no reference to, so the core may hand it to the
+            caller without copying it. False: the array may be a view of the driver's memory, which the core copies.
+        read_only_reason: why the volume cannot be written (a compressed file, a committed version, ``mode='r'``),
+            in words the core puts into the :class:`~intern.errors.ReadOnlyError`; None when nothing is known.
+    """
+
+    whole_reads: bool = False
+    whole_writes: bool = False
+    fresh_reads: bool = False
+    read_only_reason: str | None = None
+
+    def __post_init__(self) -> None:
+        for name in ("whole_reads", "whole_writes", "fresh_reads"):
+            if not isinstance(getattr(self, name), bool):
+                raise TypeError(f"VolumeIO.{name} is True or False, got {getattr(self, name)!r}")
+        if self.read_only_reason is not None and not isinstance(self.read_only_reason, str):
+            raise TypeError(f"VolumeIO.read_only_reason is a sentence or None, got {self.read_only_reason!r}")
 
 
 @runtime_checkable
@@ -80,10 +118,16 @@ class Resource(Protocol):
 
 @runtime_checkable
 class VolumeResource(Resource, Protocol):
-    """A volume: metadata and reads of boxes at a scale level."""
+    """A volume: metadata, how it takes reads and writes (``io``), and reads of boxes at a scale level."""
 
     @property
     def metadata(self) -> VolumeMetadata: ...
+
+    @property
+    def io(self) -> VolumeIO:
+        """How the core hands this volume reads and writes (:class:`VolumeIO`). Required: a volume without it is
+        refused with a :class:`~intern.errors.PluginError`, never given defaults."""
+        ...
 
     def read(self, box: Box, *, scale: int = 0) -> np.ndarray:
         """Return the voxels of ``box`` (over every axis) at level ``scale`` as a C-order array of the volume's dtype.
@@ -106,7 +150,7 @@ class SupportsWrite(Protocol):
     def write(self, box: Box, data: np.ndarray, *, scale: int = 0) -> None:
         """Store ``data`` (shape of ``box``, the volume's dtype, C order) at ``box`` of level ``scale``.
 
-        Without ``handles_any_box`` the box is one whole chunk clipped to the volume; the core has already merged
+        Unless the volume's ``io.whole_writes`` is set, the box is one whole chunk clipped to the volume; the core has already merged
         partial writes with the chunk's old content. Atomic per chunk where the store allows.
         """
         ...
@@ -187,7 +231,10 @@ class Remote(Protocol):
     and the path inside it. A class with a ``from_uri`` classmethod is the usual shape.
     """
 
-    scheme: ClassVar[str] | str
+    @property
+    def scheme(self) -> str:
+        """The URI scheme (``"zarr"``); a class attribute, or an instance's when one class serves several."""
+        ...
 
     def open(self, path: str, **options: Any) -> Resource:
         """The resource at ``path``. Raises :class:`~intern.errors.NotFoundError` when there is none."""
@@ -202,14 +249,37 @@ class Remote(Protocol):
 class SupportsCreate(Protocol):
     """A Remote that can make new volumes."""
 
-    def create(self, path: str, metadata: VolumeMetadata, *, exist_ok: bool = False, **options: Any) -> VolumeResource:
-        """Make a new volume (all its scale levels, empty) and return it."""
+    def create(self, path: str, metadata: VolumeMetadata, *, exist_ok: bool = False, **options: Any) -> Resource:
+        """Make a new volume (all its scale levels, empty) and return it.
+
+        With ``exist_ok``, return what is at ``path`` (which may be no volume at all): the core checks, once for
+        every driver, that it is a volume of the shape and dtype asked for.
+        """
+        ...
+
+
+@runtime_checkable
+class SupportsDefaultChunks(Protocol):
+    """A Remote that knows the chunk shape suiting its store (DVID blocks, KNOSSOS cubes)."""
+
+    def default_chunks(self, *, shape: tuple[int, ...], dtype: np.dtype, kind: str) -> tuple[int, ...]:
+        """The chunk shape ``intern.create`` uses for a volume of ``shape``, ``dtype`` and ``kind`` when the caller
+        names none. Without this method the core takes 64 on each spatial axis, capped at the shape."""
         ...
 
 
 @runtime_checkable
 class ServerService(Protocol):
-    """A Remote that runs services on its own server for some resources (DVID stored meshes, ...)."""
+    """A Remote that runs services on its own server for some resources (DVID stored meshes, ...).
+
+    Both members are required: a Remote with ``server_services`` and no ``server_name`` is refused by the resolver
+    with a :class:`~intern.errors.PluginError` rather than passed over.
+    """
+
+    @property
+    def server_name(self) -> str:
+        """How ``explain()`` and ``prefer=`` name this datastore's server-side implementations (``"dvid-server"``)."""
+        ...
 
     def server_services(self, resource: Resource) -> Mapping[str, Callable[..., Any]]:
         """For this resource, capability name -> callable taking ``(resource, **params)``. Empty when none."""

@@ -118,11 +118,11 @@ class Options:
 class DvidRemote:
     """One DVID server, reached over a pooled HTTP session. One instance per scheme and host in a process."""
 
-    scheme: ClassVar[str] = "dvid"
+    scheme: str = "dvid"  # or "dvids": each instance says which it serves
     declared_options: ClassVar[OptionSet] = OPTIONS
 
     def __init__(self, scheme: str, host: str) -> None:
-        self.scheme = scheme  # type: ignore[misc]
+        self.scheme = scheme
         self.host = host
         self.settings = config.section(scheme)
         self.http = DvidHTTP(f"{_SCHEMES[scheme]}://{host}", HTTPSettings(self.settings), pool=config.max_workers())
@@ -185,7 +185,7 @@ class DvidRemote:
         return (1,) * (len(shape) - 3) + (edge, edge, edge)
 
     def create(self, path: str, metadata: VolumeMetadata, *, exist_ok: bool = False, typename: str | None = None,
-               storage_compression: str | None = None, **options: Any) -> DvidVolume:
+               storage_compression: str | None = None, **options: Any) -> DvidVolume | DvidKeyValue:
         """Make the data instance(s) of a new volume at a node, empty, and return it.
 
         Args:
@@ -220,7 +220,12 @@ class DvidRemote:
             self.http.json("POST", f"/api/repo/{node.uuid}/instance", json=body, idempotent=False)
         self._ensure_record_store(node, instances)
         self.http.request("POST", f"/api/node/{node.uuid}/{RECORD_INSTANCE}/key/{name}", data=record_for(metadata))
-        return self.volume(node, name, parsed)
+        return self._created(node, name, parsed)
+
+    @property
+    def server_name(self) -> str:
+        """``dvid-server`` (or ``dvids-server``): how the resolver names what this DVID serves itself."""
+        return f"{self.scheme}-server"
 
     def server_services(self, resource: Any) -> dict[str, Any]:
         """What DVID serves itself for ``resource``, by what the repo holds (see :mod:`intern_dvid._services`)."""
@@ -239,6 +244,13 @@ class DvidRemote:
         return found
 
     # -- DVID beyond the protocol ---------------------------------------------------------------------------------
+    def _created(self, node: DvidNode, name: str, options: Options) -> DvidVolume:
+        """The volume just made at ``node``, opened."""
+        volume = self.volume(node, name, options)
+        if not isinstance(volume, DvidVolume):  # made as a volume just now: another client replaced it at once
+            raise MetadataError(f"{node.uri}/{name} was created as a volume but opens as a key-value instance")
+        return volume
+
     def create_repo(self, alias: str = "", description: str = "") -> DvidNode:
         """Make a new repo; returns its root node (``.uuid``), where volumes can be created."""
         root = self.http.json("POST", "/api/repos", json={"alias": alias, "description": description},

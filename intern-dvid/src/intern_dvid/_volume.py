@@ -1,6 +1,6 @@
 """``DvidVolume``: a uint8blk, labelblk, labelarray or labelmap instance at one version node.
 
-Reads take any box (``handles_any_box``): the box is cut along DVID's block grid into pieces of a few megabytes,
+Reads take any box (``VolumeIO(whole_reads=True, ...)``): the box is cut along DVID's block grid into pieces of a few megabytes,
 fetched in parallel on intern's thread pool, each straight into its place in the output when the piece is a
 contiguous slab. Writes are cut the same way; DVID stores only whole blocks, so the blocks a write covers only in part
 (the faces of an unaligned box) are read, merged and written back, and the others are sent as they are.
@@ -9,6 +9,7 @@ contiguous slab. Writes are cut the same way; DVID stores only whole blocks, so 
 from __future__ import annotations
 
 import gzip
+import math
 from collections.abc import Iterator
 from typing import TYPE_CHECKING, Any, ClassVar
 
@@ -18,6 +19,7 @@ from intern.box import Box
 from intern.errors import MetadataError, ReadOnlyError
 from intern.executor import run_parallel
 from intern.metadata import VolumeMetadata
+from intern.traits import VolumeIO
 
 from ._layout import LABEL_TYPES, Level
 from ._versions import DvidNode
@@ -42,7 +44,7 @@ class DvidVolume:
         typename: ``uint8blk``, ``labelblk``, ``labelarray`` or ``labelmap``.
     """
 
-    handles_any_box: ClassVar[bool] = True
+    io: ClassVar[VolumeIO] = VolumeIO(whole_reads=True, whole_writes=True)
 
     def __init__(self, remote: DvidRemote, node: DvidNode, name: str, typename: str, metadata: VolumeMetadata,
                  levels: list[Level], options: Options) -> None:
@@ -102,15 +104,22 @@ class DvidVolume:
 
     def newversion(self, note: str = "") -> DvidVolume:
         """This volume at a new child of its (committed) node, open for writes."""
-        return self._remote.volume(self.node.newversion(note), self.name, self.options)
+        return self._reopen(self.node.newversion(note))
 
     def branch(self, name: str, note: str = "") -> DvidVolume:
         """This volume at a new child of its (committed) node, starting branch ``name``."""
-        return self._remote.volume(self.node.branch(name, note), self.name, self.options)
+        return self._reopen(self.node.branch(name, note))
 
     def at(self, version: str) -> DvidVolume:
         """This volume at another version: a UUID prefix or ``prefix:branch`` of the same repo."""
-        return self._remote.volume(self._remote.node(version), self.name, self.options)
+        return self._reopen(self._remote.node(version))
+
+    def _reopen(self, node: DvidNode) -> DvidVolume:
+        """This volume's instance at another node (an instance keeps its type in every version of a repo)."""
+        volume = self._remote.volume(node, self.name, self.options)
+        if not isinstance(volume, DvidVolume):
+            raise MetadataError(f"{node.uri}/{self.name} is a key-value instance at that version, not a volume")
+        return volume
 
     # -- voxels ---------------------------------------------------------------------------------------------------
     def _url(self, level: Level, box: Box) -> str:
@@ -144,7 +153,7 @@ class DvidVolume:
             dest = np.empty(box.shape, dtype)
         if compression is None and dest.flags.c_contiguous and dtype.byteorder in ("=", "<", "|"):
             self._remote.http.read(self._url(level, box), dest.nbytes, params=params,
-                                   into=memoryview(dest).cast("B"))
+                                   into=dest.data.cast("B"))
             return dest
         body = self._remote.http.read(self._url(level, box), None if compression else box.size * dtype.itemsize,
                                       params=params)
@@ -194,7 +203,7 @@ class DvidVolume:
                 payload = self._fetch(level, piece)
                 payload[part.relative_to(piece).to_slices()] = src
             body = payload.astype(payload.dtype.newbyteorder("<"), copy=False)
-            self._remote.http.send(self._url(level, piece), memoryview(np.ascontiguousarray(body)).cast("B"),
+            self._remote.http.send(self._url(level, piece), np.ascontiguousarray(body).data.cast("B"),
                                    params=self._params(level, reading=False))
 
         run_parallel(store, jobs)
@@ -233,7 +242,7 @@ def plan_pieces(box: Box, block: tuple[int, ...], itemsize: int, *, aligned: boo
     steps = [1, 1, 1]  # blocks per piece on each axis, grown from x (the fastest) outwards
     span = [-(-(cover.stop[i] - cover.start[i]) // block[i]) for i in range(3)]
     for axis in (2, 1, 0):
-        row = itemsize * block[axis] * np.prod([block[i] * steps[i] for i in range(3) if i != axis])
+        row = itemsize * block[axis] * math.prod(block[i] * steps[i] for i in range(3) if i != axis)
         steps[axis] = int(max(1, min(span[axis], round(target / max(1, row)))))
         if steps[axis] < span[axis]:
             break

@@ -1,6 +1,6 @@
 """One layer of a KNOSSOS dataset as an intern volume: metadata, and reads and writes of single cubes.
 
-The volume leaves ``handles_any_box`` off, so intern's core cuts every request on the cube grid, runs the pieces on
+The volume declares ``VolumeIO()`` (single cubes), so intern's core cuts every request on the cube grid, runs the pieces on
 its thread pool, assembles reads in place and merges partial cubes before a write. This module only ever reads a box
 inside one cube and writes one whole cube (clipped to the volume), in intern's (z, y, x) order; KNOSSOS's (x, y, z)
 is converted here, once, when the metadata is built. The core holds each cube's lock while it merges and writes
@@ -13,14 +13,14 @@ import itertools
 import os
 from contextlib import AbstractContextManager
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, ClassVar
 
 import numpy as np
 
 from intern.box import Box
 from intern.errors import ErrorBoundary, MetadataError, PermissionDeniedError, RemoteError
 from intern.metadata import ScaleLevel, VolumeMetadata
-from intern.traits import LevelStorage
+from intern.traits import LevelStorage, VolumeIO
 
 from ._config import Configuration, Layer
 from ._cubes import WRITABLE_EXTENSIONS, cube_dtype, cube_path, read_cube, write_cube
@@ -95,7 +95,7 @@ class KnossosVolume:
         writable: whether writes are allowed (open mode, and an encoding intern writes exactly).
     """
 
-    handles_any_box = False  # the core cuts requests on the cube grid and merges partial cubes
+    io: ClassVar[VolumeIO] = VolumeIO()  # the core cuts requests on the cube grid and merges partial cubes
 
     def __init__(self, remote: KnossosRemote, configuration: Configuration, index: int, *, uri: str,
                  writable: bool) -> None:

@@ -5,7 +5,7 @@ the first path component ending ``.h5`` or ``.hdf5``. One scale level per datase
 
 HDF5 files are not safe to use from several threads at once, and one process cannot open a file twice in different
 modes, so every file has one shared handle and one lock in this process (:class:`_OpenFiles`): reads keep the file
-open read-only, the first write reopens it in append mode and keeps it so. Volumes declare ``handles_any_box`` so the
+open read-only, the first write reopens it in append mode and keeps it so. Volumes take whole reads and writes (``VolumeIO``) so the
 core hands over whole requests (HDF5 does partial-chunk writes itself) instead of fanning out threads that would
 only queue on the lock.
 """
@@ -33,6 +33,7 @@ from intern.errors import (
 from intern.metadata import ScaleLevel, VolumeMetadata
 from intern.options import Option, OptionSet
 from intern.registry import shared_remote
+from intern.traits import VolumeIO
 from intern.uri import URI
 
 from ._errors import translated, translating
@@ -167,7 +168,7 @@ def _metadata(ds: Any, where: str) -> VolumeMetadata:
 class H5Volume:
     """One HDF5 dataset as a single-scale intern volume."""
 
-    handles_any_box: ClassVar[bool] = True
+    io: ClassVar[VolumeIO] = VolumeIO(whole_reads=True, whole_writes=True)
 
     def __init__(self, remote: H5Remote, file: str, inner: str, metadata: VolumeMetadata, *, mode: str) -> None:
         self._remote = remote

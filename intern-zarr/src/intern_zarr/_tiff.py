@@ -27,6 +27,7 @@ from intern.errors import AlreadyExistsError, InvalidURIError, MetadataError, No
 from intern.metadata import ScaleLevel, VolumeMetadata
 from intern.options import FLOATS, Option, OptionSet
 from intern.registry import shared_remote
+from intern.traits import VolumeIO
 from intern.uri import URI
 
 from ._errors import translated, translating
@@ -130,9 +131,6 @@ def _metadata(stack: FileStack | SliceStack, opts: _Options, where: str) -> Volu
 class TiffVolume:
     """A TIFF stack as an intern volume: read by pages and segments, written in place where the file allows."""
 
-    handles_any_read_box: ClassVar[bool] = False  # the core cuts reads on segments and runs them on its threads
-    handles_any_write_box: ClassVar[bool] = True  # a memory map takes any box at once
-    fresh_reads: ClassVar[bool] = True
 
     def __init__(self, remote: TiffRemote, path: str, stack: FileStack | SliceStack, opts: _Options) -> None:
         self._remote = remote
@@ -155,7 +153,13 @@ class TiffVolume:
         return self._remote
 
     @property
-    def read_only_reason(self) -> str | None:
+    def io(self) -> VolumeIO:
+        """The core cuts reads on segments and runs them on its threads; a memory map takes any box at once, and
+        reads return new arrays. Whether this file can be written depends on the file, hence a property."""
+        return VolumeIO(whole_reads=False, whole_writes=True, fresh_reads=True,
+                        read_only_reason=self._read_only_reason())
+
+    def _read_only_reason(self) -> str | None:
         """Why the volume cannot be written, or None when it can."""
         if self._opts.mode == "r":
             return "it is open read-only (mode='r')"
@@ -172,7 +176,7 @@ class TiffVolume:
 
     @property
     def writable(self) -> bool:
-        return self.read_only_reason is None
+        return self._read_only_reason() is None
 
     @translated
     def read(self, box: Box, *, scale: int = 0) -> np.ndarray:
@@ -180,7 +184,7 @@ class TiffVolume:
 
     @translated
     def write(self, box: Box, data: np.ndarray, *, scale: int = 0) -> None:
-        reason = self.read_only_reason
+        reason = self._read_only_reason()
         if reason is not None:
             raise ReadOnlyError(f"{self.uri} cannot be written: {reason}")
         self._memmap()[box.to_slices()] = data

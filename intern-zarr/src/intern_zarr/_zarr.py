@@ -28,7 +28,7 @@ from intern.executor import run_parallel
 from intern.metadata import VolumeMetadata
 from intern.options import INTS, Option, OptionSet
 from intern.registry import shared_remote
-from intern.traits import LevelStorage
+from intern.traits import LevelStorage, VolumeIO
 from intern.uri import URI
 
 from ._codecs import compressors_for
@@ -75,11 +75,11 @@ def _uri(location: Location, mode: str = "a") -> str:
 class ZarrVolume:
     """A Zarr array, or an OME-Zarr multiscales group, as an intern volume.
 
-    Reads and writes take any box (``handles_any_box``): each becomes one engine call per request, which parallelises
+    Reads and writes take any box (``VolumeIO(whole_reads=True, whole_writes=True)``): each becomes one engine call per request, which parallelises
     over chunks and merges partial chunks itself.
     """
 
-    handles_any_box: ClassVar[bool] = True
+    io: ClassVar[VolumeIO] = VolumeIO(whole_reads=True, whole_writes=True)
 
     def __init__(self, remote: ZarrRemote, location: Location, layout: Layout, arrays: list[Any], *, mode: str,
                  engine: str | None = None, cache_bytes: int | None = None) -> None:

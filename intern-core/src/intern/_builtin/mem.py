@@ -19,6 +19,7 @@ from ..errors import AlreadyExistsError, InvalidURIError, NotFoundError
 from ..metadata import VolumeMetadata
 from ..options import OptionSet
 from ..registry import shared_remote
+from ..traits import VolumeIO
 from ..uri import URI
 
 __all__ = ["MemRemote", "MemVolume"]
@@ -31,7 +32,9 @@ class MemVolume:
     an id of this volume, so a volume made again under the same name never matches an older one's stamps.
     """
 
-    handles_any_box = False
+    #: the core cuts requests on the chunk grid, so the chunked paths run here as they do for stores on disk; reads
+    #: are views of the level's array, which the core copies
+    io: ClassVar[VolumeIO] = VolumeIO()
 
     def __init__(self, remote: MemRemote, name: str, metadata: VolumeMetadata) -> None:
         self._remote = remote
