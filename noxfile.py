@@ -1,5 +1,5 @@
-"""Every developer task as a nox session: ``nox -s tests``, ``standalone``, ``build``, ``demo``, ``lint``, ``bench``,
-``docs``.
+"""Every developer task as a nox session: ``nox -s tests``, ``standalone``, ``build``, ``demo``, ``lint``,
+``typecheck``, ``bench``, ``docs``.
 
 Sessions install the distributions of this repository editable, so a change is tested as it is on disk (``build``
 makes the wheels and sdists users install). uv makes the virtual environments when it is installed
@@ -136,6 +136,18 @@ def demo(session: nox.Session) -> None:
 def lint(session: nox.Session) -> None:
     session.install("ruff")
     session.run("ruff", "check", *DISTRIBUTIONS, "tests", "bench", "demo", "noxfile.py")
+
+
+@nox.session(python=PYTHON)
+def typecheck(session: nox.Session) -> None:
+    """mypy over every distribution's ``src/`` and over ``tests/typecheck_drivers.py`` (each driver's classes are the
+    ``intern.traits`` Protocols they claim), with the settings of ``mypy.ini``; any error fails the session."""
+    # the environment of the tests, so the libraries that carry types (numpy, pydantic, zarr, uvicorn, ...) are the
+    # same versions mypy sees here and a developer sees there; uv links them from its cache
+    _install_repo(session, "mypy>=1.15", *TEST_REQUIREMENTS, extras="test")
+    packages = [str(next(p for p in (ROOT / dist / "src").iterdir() if (p / "__init__.py").is_file()).relative_to(ROOT))
+                for dist in DISTRIBUTIONS]
+    session.run("mypy", "--config-file", "mypy.ini", *packages, "tests/typecheck_drivers.py", *session.posargs)
 
 
 @nox.session(python=PYTHON)

@@ -7,6 +7,7 @@ Boss's own field names) or numpy arrays; :class:`~intern_boss.BossRemote` builds
 
 from __future__ import annotations
 
+import builtins
 from collections.abc import Iterable, Mapping, Sequence
 from typing import Any
 
@@ -103,7 +104,7 @@ class BossAPI:
         self._call(self.project, "DELETE", _project_route(parts), ok=(204,), what=f"delete {path}")
 
     # -- coordinate frames ---------------------------------------------------------------------------------------
-    def list_coordinate_frames(self) -> list[str]:
+    def list_coordinate_frames(self) -> builtins.list[str]:  # builtins': list is also a method here
         return sorted(self._call(self.project, "GET", "coord/").json()["coords"])
 
     def get_coordinate_frame(self, name: str) -> dict[str, Any]:
@@ -131,7 +132,7 @@ class BossAPI:
             raise InvalidURIError("metadata belongs to a collection, experiment or channel (COLL[/EXP[/CHAN]])")
         return "meta/" + "/".join(parts) + "/"
 
-    def list_metadata(self, path: str) -> list[str]:
+    def list_metadata(self, path: str) -> builtins.list[str]:
         return list(self._call(self.meta, "GET", self._meta_route(path), what=f"metadata keys of {path}").json()["keys"])
 
     def get_metadata(self, path: str, keys: Iterable[str]) -> dict[str, str]:
@@ -170,7 +171,7 @@ class BossAPI:
         return int(self._call(self.volume, "GET", route, idempotent=False, what=f"reserve ids in {path}").json()["start_id"])
 
     def ids_in_region(self, path: str, resolution: int, ranges_xyz: Sequence[tuple[int, int]],
-                      time_range: tuple[int, int] | None = None) -> list[int]:
+                      time_range: tuple[int, int] | None = None) -> builtins.list[int]:
         route = self._channel_route("ids", path) + f"/{int(resolution)}/" + _ranges(ranges_xyz, time_range)
         return [int(i) for i in self._call(self.volume, "GET", route, what=f"ids in {path}").json()["ids"]]
 
@@ -238,7 +239,7 @@ def _read_blosc_into(resp: Any, out: np.ndarray, what: str = "cutout") -> np.nda
     sent = resp.getheader(HEADER)
     head = resp.read(BLOSC_HEADER)
     if stored_size(head) == out.nbytes and resp.getheader("Content-Length") == str(BLOSC_HEADER + out.nbytes):
-        raw = memoryview(out.reshape(-1).view(np.uint8))
+        raw = out.reshape(-1).view(np.uint8).data
         read_into(resp, raw, start=BLOSC_HEADER)
         if sent is not None:
             check(sent, crc32(head, raw), what)

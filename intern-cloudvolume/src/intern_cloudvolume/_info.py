@@ -69,7 +69,7 @@ def _triple(value: Any, what: str, *, where: str, kind: type = int) -> tuple[Any
         raise MetadataError(f"{where}: {what} {value!r} is not three numbers (x, y, z)") from None
     if len(out) != 3:
         raise MetadataError(f"{where}: {what} {value!r} is not three numbers (x, y, z)")
-    return out  # type: ignore[return-value]
+    return out
 
 
 def levels_from_info(info: dict[str, Any], *, where: str) -> list[LevelInfo]:

@@ -196,9 +196,10 @@ def stored_skeletons(resource: Any, *, ids: Iterable[int] | None = None, box: Bo
 
 def _skeleton(s: Any, label: int) -> Skeleton:
     vertices = np.asarray(s.vertices, dtype=np.float32).reshape(-1, 3)
-    radii = getattr(s, "radius", None)
-    if radii is None or np.asarray(radii).shape != (len(vertices),):
-        radii = None
+    radius = getattr(s, "radius", None)  # cloud-volume's skeletons may lack radii
+    radii = np.asarray(radius) if radius is not None else None
+    if radii is None or radii.shape != (len(vertices),):
+        return Skeleton(vertices, np.asarray(s.edges).reshape(-1, 2), id=label)
     return Skeleton(vertices, np.asarray(s.edges).reshape(-1, 2), radii=radii, id=label)
 
 

@@ -105,12 +105,15 @@ def normalize_key(key: object, shape: Sequence[int], axes: Sequence[str]) -> Sel
     if n_given > len(shape):
         raise IndexingError(f"too many indices: {n_given} for a volume of {len(shape)} axes {tuple(axes)}")
     if Ellipsis in items:
-        i = items.index(Ellipsis)
-        items = items[:i] + (slice(None),) * (len(shape) - n_given) + items[i + 1:]
+        e = items.index(Ellipsis)
+        items = items[:e] + (slice(None),) * (len(shape) - n_given) + items[e + 1:]
     else:
         items = items + (slice(None),) * (len(shape) - n_given)
 
-    start, stop, within, out_shape = [], [], [], []
+    start: list[int] = []
+    stop: list[int] = []
+    within: list[slice | int] = []
+    out_shape: list[int] = []
     for k, n, axis in zip(items, shape, axes):
         if isinstance(k, slice):
             lo, hi, sel, count = _slice(k, n, axis)

@@ -101,7 +101,7 @@ class InternHookSpecs:
     """
 
     @hookspec
-    def intern_schemes(self, intern_version: str) -> list[SchemeSpec]:
+    def intern_schemes(self, intern_version: str) -> list[SchemeSpec]:  # type: ignore[empty-body]  # pluggy never runs a spec
         """URI schemes this plugin serves.
 
         Args:
@@ -113,7 +113,7 @@ class InternHookSpecs:
         """
 
     @hookspec
-    def intern_services(self, intern_version: str) -> list[ServiceSpec]:
+    def intern_services(self, intern_version: str) -> list[ServiceSpec]:  # type: ignore[empty-body]  # pluggy never runs a spec
         """Local implementations of services, for the resolver.
 
         Server-side implementations are not registered here: a Remote advertises them per resource through
@@ -127,7 +127,7 @@ class InternHookSpecs:
         """
 
     @hookspec
-    def intern_cli_commands(self, intern_version: str) -> list[CommandSpec]:
+    def intern_cli_commands(self, intern_version: str) -> list[CommandSpec]:  # type: ignore[empty-body]  # pluggy never runs a spec
         """Subcommands this plugin adds to the ``intern`` CLI.
 
         Args:

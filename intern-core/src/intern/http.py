@@ -224,9 +224,10 @@ def read_body(resp: http.client.HTTPResponse, *, head: bytes = b"") -> memoryvie
     if n > SCRATCH_LIMIT:
         buffer = bytearray(n)
     else:
-        buffer = getattr(_scratch, "buffer", None)
-        if buffer is None or len(buffer) < n:
-            buffer = _scratch.buffer = bytearray(max(n, 1 << 20))
+        kept: bytearray | None = getattr(_scratch, "buffer", None)  # thread-local: each thread its own buffer
+        if kept is None or len(kept) < n:
+            kept = _scratch.buffer = bytearray(max(n, 1 << 20))
+        buffer = kept
     view = memoryview(buffer)[:n]
     view[:len(head)] = head
     read_into(resp, view[len(head):], start=len(head))

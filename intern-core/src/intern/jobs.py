@@ -206,6 +206,11 @@ def _collect(error: BaseException | None, result: Callable[[], tuple[R, int]] | 
     return False
 
 
+def _returning(value: tuple[R, int]) -> Callable[[], tuple[R, int]]:
+    """A job's result as :func:`_collect` takes it, bound now (a lambda in the loop would see the last one)."""
+    return lambda: value
+
+
 def local_cluster(workers: int = 2, **options: Any) -> Any:
     """The ``dask.distributed.LocalCluster`` that ``scheduler="local"`` starts: ``workers`` processes.
 
@@ -251,7 +256,7 @@ def _run_dask(job: _Retrying[T, R], items: Sequence[T], scheduler: str, workers:
             pending.discard(fut)
             item = by_key[fut.key]
             error = fut.exception() if fut.status == "error" else None
-            if _collect(error, (lambda v=value: v) if error is None else None, item, stats, on_done, fail_fast):
+            if _collect(error, _returning(value) if error is None else None, item, stats, on_done, fail_fast):
                 for other in pending:
                     other.cancel()
                 stats.not_started = [by_key[f.key] for f in pending]

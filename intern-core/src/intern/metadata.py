@@ -222,9 +222,9 @@ class VolumeMetadata(_Model):
         chunks = tuple(int(c) for c in chunks)
         voxel = tuple(float(v) for v in voxel_size)
         levels = [ScaleLevel(shape=shape, chunks=chunks, voxel_size=voxel, key="0")]
-        total = (1.0, 1.0, 1.0)
-        for i, f in enumerate(factors, start=1):
-            f = tuple(float(x) for x in f)
+        total: tuple[float, ...] = (1.0, 1.0, 1.0)  # ScaleLevel checks it has three factors
+        for i, given in enumerate(factors, start=1):
+            f = tuple(float(x) for x in given)
             total = tuple(t * x for t, x in zip(total, f))
             prev = levels[-1].shape
             spatial = tuple(-(-int(s) // int(x)) for s, x in zip(prev[-3:], f))

@@ -211,7 +211,7 @@ class Registry:
             found = self._remotes.get((scheme, key))
             if found is None:
                 found = self._remotes[(scheme, key)] = make()
-            return found  # type: ignore[no-any-return]
+            return found
 
     def remotes(self) -> tuple[Any, ...]:
         """Every remote made so far in this registry (for diagnostics and tests)."""

@@ -128,7 +128,7 @@ def _array_at(uri: str, scale: int) -> Array:
 
 
 def _checksum(data: np.ndarray) -> int:
-    return zlib.crc32(memoryview(np.ascontiguousarray(data)).cast("B"))
+    return zlib.crc32(np.ascontiguousarray(data).data.cast("B"))
 
 
 @dataclass(frozen=True)

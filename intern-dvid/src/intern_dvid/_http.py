@@ -71,7 +71,7 @@ class HTTPSettings:
             if raw in (None, ""):
                 return default
             try:
-                return float(raw)  # type: ignore[arg-type]
+                return float(raw)
             except ValueError:
                 from intern.errors import ConfigError
 

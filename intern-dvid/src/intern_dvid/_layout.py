@@ -44,7 +44,7 @@ class Level:
 def _xyz(value: Any, what: str, where: str) -> tuple[Any, Any, Any]:
     if not isinstance(value, (list, tuple)) or len(value) != 3:
         raise MetadataError(f"{where}: {what} is {value!r}, not three values (x, y, z)")
-    return tuple(value)  # type: ignore[return-value]
+    return tuple(value)
 
 
 def _extents(info: dict[str, Any]) -> tuple[list[int] | None, list[int] | None]:

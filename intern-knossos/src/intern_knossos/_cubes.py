@@ -117,7 +117,9 @@ def _read_snappy_zip(path: Path, dtype: np.dtype, cube: ZYX, clipped: ZYX, regio
         if nbytes % dtype.itemsize:
             raise _corrupt(path, f"{nbytes} bytes is not a whole number of uint64 voxels")
         out = np.empty(_shape_for(path, nbytes // dtype.itemsize, cube, clipped), dtype)
-        cramjam.snappy.decompress_raw_into(payload, out)  # straight into the array: no copy of 16 MiB per cube
+        # straight into the array: no copy of 16 MiB per cube. numpy tells type checkers that arrays are buffers
+        # only from Python 3.12 on
+        cramjam.snappy.decompress_raw_into(payload, out)  # type: ignore[arg-type]
     except RemoteError:
         raise
     except Exception as exc:  # cramjam raises its own DecompressionError

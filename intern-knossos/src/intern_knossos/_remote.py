@@ -118,7 +118,7 @@ def _layer_from_metadata(metadata: VolumeMetadata, *, name: str, root: Path, ext
     layer = Layer(
         name=name, extension=extension, root=root, extent=metadata.scales[0].shape[::-1],  # type: ignore[arg-type]
         cube_shape=metadata.scales[0].chunks[::-1],  # type: ignore[arg-type]
-        voxel_sizes=tuple(level.voxel_size[::-1] for level in metadata.scales),  # type: ignore[misc]
+        voxel_sizes=tuple(level.voxel_size[::-1] for level in metadata.scales),
         mags=tuple(range(1, len(metadata.scales) + 1)), description=description)
     for i, level in enumerate(metadata.scales):
         if layer.level_extent(i) != level.shape[::-1]:

@@ -96,7 +96,7 @@ def _factor(factor: Sequence[int], levels: int) -> tuple[int, int, int]:
         raise ValueError(f"factor must be three whole numbers (z, y, x), got {factor!r}") from None
     if len(f) != 3 or any(x < 1 for x in f) or any(int(x) != x for x in factor):
         raise ValueError(f"factor must be three whole numbers >= 1 (z, y, x), got {factor!r}")
-    return f  # type: ignore[return-value]
+    return f
 
 
 # -- into a pyramid -----------------------------------------------------------------------------------------------
@@ -121,12 +121,12 @@ def _into(region: Region, dest: Any, f: tuple[int, int, int], levels: int, metho
     lead = region.box.ndim - 3
     if target.ndim != region.box.ndim:
         raise MetadataError(f"{target.uri} has axes {target.axes}, the source {region.resource.metadata.axes}")
-    total = np.array(f) ** levels
+    whole = np.array(f) ** levels
     shape = np.array(region.resource.metadata.scale(scale).shape[lead:])
     start, stop = np.array(region.box.start[lead:]), np.array(region.box.stop[lead:])
-    if (start % total).any() or ((stop % total != 0) & (stop != shape)).any():
+    if (start % whole).any() or ((stop % whole != 0) & (stop != shape)).any():
         raise MetadataError(f"with dest, the box [{region.box}] must start on a multiple of factor**levels = "
-                            f"{tuple(total.tolist())} and end on one or at the volume's edge {tuple(shape.tolist())}, "
+                            f"{tuple(whole.tolist())} and end on one or at the volume's edge {tuple(shape.tolist())}, "
                             "so that every new voxel has all its source voxels")
     source, src_scale, src_box = region.resource, scale, region.box
     written: list[Any] = []
@@ -176,7 +176,7 @@ class _Stage:
     n: int
     total: tuple[int, ...]
     factor: tuple[int, int, int]
-    method: str
+    method: Method
     lead: int
 
 
@@ -271,7 +271,7 @@ def reduce(data: np.ndarray, factor: Sequence[int], method: Method) -> np.ndarra
     return np.ascontiguousarray(out).reshape(lead_shape + out.shape[-3:])
 
 
-def _mean(flat: np.ndarray, f: tuple[int, int, int]) -> np.ndarray:
+def _mean(flat: np.ndarray, f: tuple[int, ...]) -> np.ndarray:
     import tinybrain
 
     dtype = flat.dtype

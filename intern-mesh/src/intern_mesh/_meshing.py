@@ -238,7 +238,7 @@ class _BlockJob:
 def _run_block_job(job: _BlockJob) -> list[tuple[int, np.ndarray, np.ndarray]]:
     import intern
 
-    region = Region.of(intern.open(job.uri), Box(job.box_start, job.box_stop), job.scale)
+    region = Region.of(intern.array(job.uri).resource, Box(job.box_start, job.box_stop), job.scale)
     cells = Box(job.cells_start, job.cells_stop)
     wanted = None if job.wanted is None else np.asarray(job.wanted, dtype=np.uint64)
     return _block_surfaces(BACKENDS[job.backend], _block_labels(region, cells, wanted, job.close), cells)

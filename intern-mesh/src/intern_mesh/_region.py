@@ -71,8 +71,10 @@ class Region:
         if single_channel and any(n != 1 for n in box.shape[:lead]):
             raise MetadataError(f"box [{box}] spans several {'/'.join(meta.axes[:lead])} values; labels need one "
                                 f"(give {', '.join(f'{a}=k:k+1' for a in meta.axes[:lead])})")
-        origin = tuple(int(o) + int(s) for o, s in zip(level.offset, box.start[lead:]))
-        return cls(resource, scale % len(meta.scales), box, tuple(float(v) for v in level.voxel_size), origin)
+        (oz, oy, ox), (sz, sy, sx) = level.offset, box.start[lead:]
+        origin = (int(oz) + int(sz), int(oy) + int(sy), int(ox) + int(sx))
+        vz, vy, vx = level.voxel_size
+        return cls(resource, scale % len(meta.scales), box, (float(vz), float(vy), float(vx)), origin)
 
     @property
     def shape(self) -> tuple[int, int, int]:
@@ -203,4 +205,4 @@ def check_shape(value: Sequence[int] | None, what: str) -> tuple[int, int, int] 
     shape = tuple(int(v) for v in value)
     if len(shape) != 3 or any(v < 1 for v in shape):
         raise ValueError(f"{what} must be three positive (z, y, x) sizes, got {value!r}")
-    return shape  # type: ignore[return-value]
+    return shape

@@ -66,7 +66,7 @@ def main(argv: Sequence[str] | None = None) -> int:
             parser.error(str(exc))
     if args.simplify is not None and not args.simplify > 0:
         parser.error("--simplify takes a positive number of nanometres")
-    resource = intern.open(args.uri)
+    resource = intern.array(args.uri).resource  # NotFoundError when the URI names no volume
     how = intern.resolve("mesh", resource, prefer=args.prefer)
     params: dict[str, object] = {"ids": ids, "box": box, "scale": args.scale}
     if args.simplify is not None:

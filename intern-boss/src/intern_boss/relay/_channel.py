@@ -206,7 +206,7 @@ class ServedChannel:
         import intern
 
         try:
-            resource = intern.open(self.mount.upstream)
+            resource = intern.array(self.mount.upstream).resource  # NotFoundError: the upstream is no volume
             geometry = Geometry.from_metadata(resource.metadata, self.mount.upstream)
         except MetadataError:
             raise

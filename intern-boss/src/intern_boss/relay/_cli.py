@@ -110,7 +110,8 @@ def check_mounts(config: object) -> list[str]:
     from ._channel import UpstreamUnavailable
 
     app = RelayApp(config)  # type: ignore[arg-type]
-    warnings, frames = [], {}
+    warnings: list[str] = []
+    frames: dict[tuple[str, str], tuple[str, tuple[object, ...]]] = {}  # experiment -> its first mount and frame
     for path, served in sorted(app.channels.items()):
         try:
             geometry = served.geometry()

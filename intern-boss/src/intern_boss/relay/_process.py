@@ -98,7 +98,8 @@ class RelayProcess:
     def _limit_files(self) -> None:  # in the child, before the relay starts
         import resource
 
-        resource.setrlimit(resource.RLIMIT_NOFILE, (self._open_files, self._open_files))
+        if self._open_files is not None:  # set as the child's preexec_fn only then
+            resource.setrlimit(resource.RLIMIT_NOFILE, (self._open_files, self._open_files))
 
     def stop(self, timeout: float = 15.0) -> None:
         """Stop the relay (SIGTERM, then SIGKILL after ``timeout``); its cache directory stays."""

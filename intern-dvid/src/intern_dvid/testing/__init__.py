@@ -68,7 +68,7 @@ class DvidTestServer:
     def address(self) -> str:
         """``host:port`` the server listens on."""
         host, port = self._http.server_address[:2]
-        return f"{host}:{port}"
+        return f"{host if isinstance(host, str) else host.decode()}:{port}"
 
     @property
     def url(self) -> str:

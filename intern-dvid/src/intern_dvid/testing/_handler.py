@@ -29,6 +29,8 @@ _INDEXED_ONLY = ("sparsevol", "sparsevol-size", "maxlabel", "nextlabel")  # labe
 class Handler(BaseHTTPRequestHandler):
     """One request; the server object (``self.server.dvid``) holds the store and the injected faults."""
 
+    _consumed = False  # whether this request's body was read (reset per request in _handle)
+
     protocol_version = "HTTP/1.1"  # keep-alive, as DVID's Go server
     disable_nagle_algorithm = True  # as Go's net/http: headers and body must not wait on a delayed ACK
     server_version = "dvid-test/1"
@@ -350,7 +352,7 @@ class Handler(BaseHTTPRequestHandler):
         self.send_header("Content-Type", "application/octet-stream")
         self.send_header("Content-Length", str(raw.nbytes))
         self.end_headers()
-        self.wfile.write(memoryview(np.ascontiguousarray(raw)).cast("B"))
+        self.wfile.write(np.ascontiguousarray(raw).data.cast("B"))
 
 
 def _is_point(value: object) -> bool:

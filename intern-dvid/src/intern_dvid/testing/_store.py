@@ -163,7 +163,7 @@ def _triple(text: str, kind: type, what: str) -> tuple[Any, Any, Any]:
         raise DvidError(400, f"Could not parse {what} {text!r}") from None
     if len(values) != 3:
         raise DvidError(400, f"{what} must have 3 dimensions, got {text!r}")
-    return values  # type: ignore[return-value]
+    return values
 
 
 class Store:
