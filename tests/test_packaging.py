@@ -201,3 +201,23 @@ def test_core_and_dvid_from_wheels_alone_read_the_dvid_test_server(tmp_path: Pat
     for command, requirement in (("mesh", "intern-mesh"), ("relay", "intern-boss[relay]")):
         cli = _intern(python, command, "dvid://127.0.0.1:1/a/b", tmp=tmp_path)
         assert cli.returncode == 2 and f'pip install "{requirement}"' in cli.stderr, cli.stderr
+
+
+def test_wheels_mark_every_package_as_typed(tmp_path: Path) -> None:
+    """Each distribution's wheel holds ``py.typed`` beside its package (PEP 561), so a type checker reads intern's
+    annotations, and a driver's author sees the Protocols' errors, from an installed wheel: the built ones of ``nox -s
+    build`` (``INTERN_DIST_DIR``), else ones built here with hatchling, the distributions' own build backend."""
+    import zipfile
+
+    given = os.environ.get("INTERN_DIST_DIR")
+    for dist in sorted(p.parent.name for p in REPO.glob("intern-*/pyproject.toml")):
+        package = next(p.name for p in (REPO / dist / "src").iterdir() if (p / "__init__.py").is_file())
+        stem = dist.replace("-", "_")
+        if given:
+            wheel = next(Path(given).glob(f"{stem}-*.whl"))
+        else:
+            from hatchling.builders.wheel import WheelBuilder
+
+            wheel = Path(next(iter(WheelBuilder(str(REPO / dist)).build(directory=str(tmp_path),
+                                                                        versions=["standard"]))))
+        assert f"{package}/py.typed" in zipfile.ZipFile(wheel).namelist(), f"{wheel.name} has no {package}/py.typed"
