@@ -1,11 +1,12 @@
 """The traits a driver implements: Remote, Resource, VolumeResource and Service.
 
 They are :class:`typing.Protocol` classes: a driver's classes never subclass them, they only have the right
-methods, and ``isinstance(obj, VolumeResource)`` checks that at run time. Optional abilities are protocols of their
-own (``SupportsWrite``, ``SupportsVersions``, ``SupportsCreate``), so a capability is visible before it is called.
+members; ``isinstance(obj, VolumeResource)`` checks their presence at run time, and a type checker checks their
+types (``nox -s typecheck`` does so for this repository's drivers). Optional abilities are protocols of their own
+(``SupportsWrite``, ``SupportsVersions``, ``SupportsCreate``), so a capability is visible before it is called.
 
-The minimum a read-only driver writes is a Remote with ``open`` and ``ls`` and a VolumeResource with ``uri``,
-``metadata`` and ``read``. Everything else (numpy indexing, parallel chunked reads, read-modify-write of edge chunks,
+The minimum a read-only driver writes is a Remote with ``scheme``, ``open`` and ``ls`` and a VolumeResource with
+``uri``, ``remote``, ``metadata``, ``io`` and ``read``. Everything else (numpy indexing, parallel chunked reads, read-modify-write of edge chunks,
 dask, CLI, conformance tests) comes from the core. The worked example is the ``mem://`` driver in
 :mod:`intern._builtin.mem`, and the plugin author guide in ``docs/``.
 
