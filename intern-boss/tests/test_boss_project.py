@@ -9,8 +9,8 @@ import pytest
 from _miniboss import MiniBoss
 
 import intern
-from intern.box import Box
 from intern.errors import AlreadyExistsError, MetadataError, NotFoundError, PermissionDeniedError, RemoteError
+from intern.plugin import Box, parse_uri
 from intern.testing import VolumeDriverTests
 from intern_boss import BossRemote
 
@@ -28,7 +28,7 @@ def boss(monkeypatch: pytest.MonkeyPatch) -> Iterator[MiniBoss]:
 
 
 def remote() -> BossRemote:
-    r, _ = BossRemote.from_uri(intern.uri.parse_uri("bossdb://"))
+    r, _ = BossRemote.from_uri(parse_uri("bossdb://"))
     return r
 
 

@@ -143,12 +143,12 @@ class TestPrecomputedServices(testing.ServiceContractTests):
 
     @pytest.fixture
     def store_meshes(self) -> Callable[[intern.Array, Any], None]:
-        from intern.products.mesh import write_precomputed_mesh_dir
+        from intern.plugin import write_precomputed_mesh_dir
 
         return lambda volume, meshes: write_precomputed_mesh_dir(_add_to_info(volume, "mesh"), meshes)
 
     @pytest.fixture
     def store_skeletons(self) -> Callable[[intern.Array, Any], None]:
-        from intern.products.skeleton import write_precomputed_skeleton_dir
+        from intern.plugin import write_precomputed_skeleton_dir
 
         return lambda volume, skeletons: write_precomputed_skeleton_dir(_add_to_info(volume, "skeletons"), skeletons)

@@ -136,7 +136,7 @@ def test_backend_errors_are_translated_at_the_boundary() -> None:
     assert isinstance(translate(http_error(503), "u"), TransientRemoteError)
     assert translate(http_error(503), "u").status == 503
     assert type(translate(http_error(400), "u")) is RemoteError
-    # the statuses mean what intern.http's one mapping says, as for every HTTP driver
+    # the statuses mean what intern.plugin.error_for's one mapping says, as for every HTTP driver
     assert isinstance(translate(http_error(410), "u"), NotFoundError)
     assert isinstance(translate(http_error(423), "u"), ReadOnlyError)
     assert type(translate(http_error(501), "u")) is RemoteError  # not implemented: trying again cannot help

@@ -10,9 +10,8 @@ import numpy as np
 import pytest
 
 import intern
-from intern.box import Box
 from intern.errors import NotFoundError, OutOfBoundsError
-from intern.products import Mesh, Skeleton
+from intern.plugin import Box, Mesh, Skeleton
 
 RESOLUTION = (8.0, 6.0, 20.0)  # x, y, z nm: anisotropic, so an axis mix-up shows
 OFFSET = (4, 2, 1)  # x, y, z voxels

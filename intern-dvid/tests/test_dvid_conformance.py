@@ -17,7 +17,7 @@ import pytest
 import requests
 
 import intern
-from intern.products import Mesh, Skeleton
+from intern.plugin import Mesh, Skeleton
 from intern.testing import Reference, ServiceContractTests, StoredVolume, VolumeDriverTests, reference_data
 from intern_dvid.testing import DvidTestServer
 

@@ -8,7 +8,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 import intern
-from intern.box import Box
+from intern.plugin import Box
 from intern_dvid.testing import DvidTestServer
 
 SHAPE = (40, 70, 90)

@@ -7,7 +7,7 @@ import pytest
 
 import intern
 from intern.errors import CapabilityUnavailableError, NotFoundError
-from intern.products import Mesh, Skeleton
+from intern.plugin import Mesh, Skeleton
 from intern_dvid import SparseVolume
 
 VOXEL = (40.0, 8.0, 4.0)  # z, y, x in nm: anisotropic, so axis mix-ups show

@@ -8,7 +8,7 @@ import numpy as np
 import pytest
 
 import intern
-from intern.box import Box
+from intern.plugin import Box
 
 
 def _copy(src: intern.Array, dest: intern.Array) -> None:

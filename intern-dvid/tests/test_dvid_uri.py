@@ -8,7 +8,7 @@ import requests
 
 import intern
 from intern.errors import AlreadyExistsError, InvalidURIError, MetadataError, NotFoundError, ReadOnlyError
-from intern.uri import parse_uri
+from intern.plugin import parse_uri
 from intern_dvid import DvidKeyValue, DvidRemote, create_repo
 from intern_dvid.testing import DvidTestServer
 

@@ -12,7 +12,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 import intern
-from intern.box import Box
+from intern.plugin import Box
 from intern_knossos._config import Layer, layer_names, read_config, toml_layer
 
 SHAPE = (13, 21, 17)

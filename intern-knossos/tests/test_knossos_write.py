@@ -10,8 +10,7 @@ import numpy as np
 import pytest
 
 import intern
-from intern.box import Box
-from intern.locks import LOCK_FILE
+from intern.plugin import LOCK_FILE, Box
 
 CUBE = 128
 SHAPE = (150, 260, 300)  # z, y, x: 2 x 3 x 3 cubes of 128^3, partial at every far face

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from intern.products import Mesh
+from intern.plugin import Mesh
 
 __all__ = ["assert_oriented_closed", "ball", "triangles"]
 

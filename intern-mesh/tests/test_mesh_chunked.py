@@ -11,8 +11,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 import intern
-from intern.box import Box
-from intern.services import as_volume
+from intern.plugin import Box, as_volume
 from intern_mesh import mesh_skimage, mesh_zmesh
 from intern_mesh._meshing import plan_blocks
 from intern_mesh._region import Region

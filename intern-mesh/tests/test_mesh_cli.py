@@ -13,12 +13,8 @@ import pytest
 from _meshtest import assert_oriented_closed
 
 import intern
-from intern.box import Box
 from intern.cli import main as intern_main
-from intern.metadata import VolumeMetadata
-from intern.products import Mesh, read_precomputed_mesh_dir
-from intern.services import as_volume
-from intern.traits import VolumeIO
+from intern.plugin import Box, Mesh, VolumeIO, VolumeMetadata, as_volume, read_precomputed_mesh_dir
 
 
 def make_segmentation(tmp_path: Path) -> tuple[str, np.ndarray]:

@@ -8,8 +8,8 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 import intern
-from intern.box import Box
 from intern.errors import MetadataError
+from intern.plugin import Box
 from intern_mesh._downsample import block_mode
 
 

@@ -10,11 +10,8 @@ import pytest
 from _meshtest import assert_oriented_closed, ball, triangles
 
 import intern
-from intern.api import remote_for
-from intern.box import Box
 from intern.errors import CapabilityUnavailableError, MetadataError, OutOfBoundsError
-from intern.products import Mesh
-from intern.services import as_volume
+from intern.plugin import Box, Mesh, as_volume, remote_for
 from intern_mesh import mesh_skimage, mesh_zmesh, write_meshes
 
 VOXEL = (40.0, 8.0, 6.0)  # (z, y, x) nm, deliberately all different

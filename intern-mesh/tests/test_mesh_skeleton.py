@@ -8,9 +8,8 @@ import numpy as np
 import pytest
 
 import intern
-from intern.box import Box
 from intern.errors import ParameterError
-from intern.products import Skeleton, read_precomputed_skeleton_dir
+from intern.plugin import Box, Skeleton, read_precomputed_skeleton_dir
 from intern_mesh import write_skeletons
 
 VOXEL = (40.0, 8.0, 8.0)  # (z, y, x) nm: z five times coarser, as in serial-section EM

@@ -13,7 +13,7 @@ import numpy as np
 import pytest
 
 import intern
-from intern.metadata import VolumeMetadata
+from intern.plugin import VolumeMetadata
 from intern.testing import Reference, StoredVolume, VolumeDriverTests, golden_files, kit_volume, reference_data
 
 #: the sample types OME-XML names; tifffile writes others only as plain TIFF without a voxel size

@@ -10,6 +10,7 @@ import pytest
 
 import intern
 from intern.errors import MetadataError
+from intern.plugin import remote_for
 
 
 def _data(shape: tuple[int, ...], dtype: str = "uint8", seed: int = 0) -> np.ndarray:
@@ -69,11 +70,11 @@ def test_intern_ome_zarr_read_by_tensorstore(written: tuple[str, np.ndarray, np.
 def test_segmentation_and_offsets_round_trip(tmp_path: Path) -> None:
     import zarr
 
-    from intern.metadata import ScaleLevel, VolumeMetadata
+    from intern.plugin import ScaleLevel, VolumeMetadata
 
     meta = VolumeMetadata(dtype="uint64", kind="segmentation", scales=(
         ScaleLevel(shape=(8, 16, 16), chunks=(8, 8, 8), voxel_size=(8, 8, 8), offset=(2, 4, 6), key="0"),))
-    remote, path = intern.api.remote_for(f"zarr://{tmp_path}/seg.zarr")[:2]
+    remote, path = remote_for(f"zarr://{tmp_path}/seg.zarr")[:2]
     remote.create(path, meta)
     ome = zarr.open_group(str(tmp_path / "seg.zarr"), mode="r").attrs["ome"]
     assert "image-label" in ome

@@ -10,7 +10,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 import intern
-from intern.box import Box
+from intern.plugin import Box
 
 SHAPE = (11, 21, 26)
 CHUNKS = (4, 8, 16)

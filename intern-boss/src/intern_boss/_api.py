@@ -14,7 +14,7 @@ from typing import Any
 import numpy as np
 
 from intern.errors import InvalidURIError
-from intern.http import read_body, read_into
+from intern.plugin import read_body, read_into
 
 from ._checksum import HEADER, check, crc32
 from ._config import Endpoint

@@ -27,9 +27,8 @@ from collections.abc import Mapping
 from dataclasses import dataclass, replace
 from typing import Any
 
-from intern import config
 from intern.errors import ConfigError
-from intern.options import parse_bool
+from intern.plugin import config_path, config_section, parse_bool
 
 from ._wire import BLOSC, CUBOID, NPYGZ
 
@@ -69,18 +68,18 @@ def _endpoint(values: Mapping[str, str], where: str) -> Endpoint:
 
 def configured_endpoints() -> dict[str, Endpoint]:
     """The endpoint of each service (``project``, ``metadata``, ``volume``) as the configuration says."""
-    where = f"[Default] of {config.config_path()} or INTERN_PROTOCOL/INTERN_HOST/INTERN_TOKEN"
-    default = _endpoint(config.section("Default"), where)
+    where = f"[Default] of {config_path()} or INTERN_PROTOCOL/INTERN_HOST/INTERN_TOKEN"
+    default = _endpoint(config_section("Default"), where)
     out = {}
     for key, section in SERVICES.items():
-        values = config.section(section)
-        out[key] = _endpoint(values, f"[{section}] of {config.config_path()}") if values.get("host") else default
+        values = config_section(section)
+        out[key] = _endpoint(values, f"[{section}] of {config_path()}") if values.get("host") else default
     return out
 
 
 def fallback_token() -> str:
     """The ``[bossdb]`` token, sent to hosts other than the configured one (``public`` when unset)."""
-    return config.section("bossdb").get("token", "").strip() or ANONYMOUS
+    return config_section("bossdb").get("token", "").strip() or ANONYMOUS
 
 
 @dataclass(frozen=True)
@@ -98,7 +97,7 @@ class ClientOptions:
     @classmethod
     def from_config(cls, overrides: Mapping[str, Any] | None = None) -> ClientOptions:
         """``[bossdb]`` settings with ``overrides`` (``intern.open`` options) on top; unknown keys stay in place."""
-        values: dict[str, Any] = {k: v for k, v in config.section("bossdb").items() if k in _FIELDS}
+        values: dict[str, Any] = {k: v for k, v in config_section("bossdb").items() if k in _FIELDS}
         values.update({k: v for k, v in (overrides or {}).items() if k in _FIELDS})
         return replace(cls(), **{k: _parse(k, v) for k, v in values.items()})
 
@@ -107,7 +106,7 @@ _FIELDS = ("timeout", "connect_timeout", "retries", "backoff", "block", "send_ze
 
 
 def _parse(key: str, value: Any) -> Any:
-    where = f"{key}={value!r} (an intern.open option, INTERN_BOSSDB_{key.upper()} or [bossdb] in {config.config_path()})"
+    where = f"{key}={value!r} (an intern.open option, INTERN_BOSSDB_{key.upper()} or [bossdb] in {config_path()})"
     try:
         if key in ("timeout", "connect_timeout", "backoff"):
             number = float(value)

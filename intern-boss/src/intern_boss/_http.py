@@ -3,14 +3,14 @@
 Every request of the client goes through :meth:`Transport.request`, except cutout reads, which go through
 :meth:`Transport.fetch`. Threads share one ``requests.Session`` whose connection pool is as large as intern's thread
 pool. Cutout reads skip ``requests``: each thread keeps one ``http.client`` connection per server and reads bodies
-into a buffer it reuses (:mod:`intern.http`). That took a cached 4 MiB cuboid from about 6.6 to 2 ms of client CPU.
+into a buffer it reuses (:mod:`intern.plugin`). That took a cached 4 MiB cuboid from about 6.6 to 2 ms of client CPU.
 
-Both paths retry under one :class:`intern.http.RetryPolicy` (the ``retries`` and ``backoff`` settings; waits capped
+Both paths retry under one :class:`intern.plugin.RetryPolicy` (the ``retries`` and ``backoff`` settings; waits capped
 at 30 s): a connection that failed, a timeout, 408, 429 and 500/502/503/504 are retried with exponential backoff
 (with jitter, following ``Retry-After``); requests that are not idempotent (creating a resource) are retried only
 when the connection could not be made at all, or after 429, so nothing is created twice.
 
-Failures leave as :mod:`intern.errors` exceptions by the core's status mapping (:func:`intern.http.error_for`),
+Failures leave as :mod:`intern.errors` exceptions by the core's status mapping (:func:`intern.plugin.error_for`),
 refined here with what the Boss's error body says (its ``message`` and ``code``) and what to do about it.
 
 An answer that says its failure was retried already behind the server (a relay's ``Intern-Attempts``, see
@@ -31,9 +31,17 @@ from urllib.parse import urlencode
 import requests
 from requests.adapters import HTTPAdapter
 
-from intern import http as ihttp
 from intern.errors import AlreadyExistsError, NotFoundError, PermissionDeniedError, TransientRemoteError
-from intern.http import Answer, Connections, RetryPolicy, UnwantedAnswer, read_body
+from intern.plugin import (
+    Answer,
+    Connections,
+    RetryPolicy,
+    UnwantedAnswer,
+    call_with_retries,
+    error_for,
+    http_request,
+    read_body,
+)
 
 from . import _retried
 from ._config import ClientOptions
@@ -46,7 +54,7 @@ T = TypeVar("T")
 
 
 class _InMemory(io.BytesIO):
-    """A body already read whole, readable as :mod:`intern.http`'s readers read an ``http.client`` answer."""
+    """A body already read whole, readable as :mod:`intern.plugin`'s readers read an ``http.client`` answer."""
 
     def __init__(self, content: bytes, headers: Mapping[str, str] | None = None) -> None:
         super().__init__(content)
@@ -84,7 +92,7 @@ class Transport:
     """
 
     def __init__(self, options: ClientOptions, *, pool_size: int | None = None) -> None:
-        from intern.config import max_workers
+        from intern.plugin import max_workers
 
         self.options = options
         self.policy = RetryPolicy.from_settings(retries=options.retries, backoff=options.backoff,
@@ -130,7 +138,7 @@ class Transport:
         """GET a large body (a cutout): same retries and errors as :meth:`request`, a lighter path.
 
         The answer comes on this thread's kept-alive connection; ``read`` takes the body from it (an
-        ``http.client.HTTPResponse``) and its result is returned. The default, :func:`intern.http.read_body`, gives a
+        ``http.client.HTTPResponse``) and its result is returned. The default, :func:`intern.plugin.read_body`, gives a
         memoryview of the thread's reused buffer, valid until the thread's next fetch. A failure while ``read`` runs
         is retried like one before the answer. Through a proxy, :meth:`request` carries the body, and ``read`` is
         given it as a readable in-memory answer.
@@ -151,8 +159,8 @@ class Transport:
             _unless_retried(answer, label)
             raise UnwantedAnswer(answer)
 
-        return ihttp.request(conns, "GET", target, policy=self.policy, headers=headers, read=reading,
-                             ok=(200, *ihttp.RETRY_STATUSES), what=label, describe=_describe)
+        return http_request(conns, "GET", target, policy=self.policy, headers=headers, read=reading,
+                             ok=(200, *RETRY_STATUSES), what=label, describe=_describe)
 
     def request(
         self,
@@ -200,7 +208,7 @@ class Transport:
             return reply
 
         label = f"{what} at {_origin(url)}" if what else f"{method} {url}"
-        return ihttp.call(self.policy, attempt, what=label, idempotent=idempotent,
+        return call_with_retries(self.policy, attempt, what=label, idempotent=idempotent,
                           describe=_describe)
 
 
@@ -231,7 +239,7 @@ def _unless_retried(answer: Answer, what: str) -> None:
         TransientRemoteError: ``answer`` is one the policy retries, with ``Intern-Attempts``; ``attempts`` is its value.
     """
     tries = _retried.announced(answer.headers)
-    if tries is None or answer.status not in ihttp.RETRY_STATUSES:
+    if tries is None or answer.status not in RETRY_STATUSES:
         return
     message, _ = _boss_error(answer.body)
     said = (message or "").strip()
@@ -244,7 +252,7 @@ def _unless_retried(answer: Answer, what: str) -> None:
 def _describe(answer: Answer, what: str, attempts: int) -> Exception:
     """The core's error for ``answer``, refined by the Boss's body: its message, its code, and what to do."""
     message, code = _boss_error(answer.body)
-    error = ihttp.error_for(answer, what, attempts, message=message or "")
+    error = error_for(answer, what, attempts, message=message or "")
     if code == ErrorCode.RESOURCE_EXISTS or "already exist" in (message or "").lower():
         return AlreadyExistsError(str(error))
     if code == ErrorCode.RESOURCE_NOT_FOUND and not isinstance(error, NotFoundError):

@@ -18,10 +18,7 @@ from typing import Any, ClassVar
 from urllib.parse import urlsplit
 
 from intern.errors import AlreadyExistsError, InvalidURIError, MetadataError, NotFoundError
-from intern.metadata import VolumeMetadata
-from intern.options import INTS, Option, OptionSet
-from intern.registry import shared_remote
-from intern.uri import URI
+from intern.plugin import INTS, URI, Option, OptionSet, VolumeMetadata, shared_remote
 
 from ._api import BossAPI, split_path
 from ._config import ClientOptions, Endpoint, configured_endpoints, fallback_token

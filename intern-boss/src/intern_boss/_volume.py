@@ -16,11 +16,8 @@ from typing import TYPE_CHECKING, Any, ClassVar
 
 import numpy as np
 
-from intern.box import Box
 from intern.errors import DTypeError, MetadataError, ReadOnlyError
-from intern.executor import run_parallel
-from intern.metadata import ScaleLevel, VolumeMetadata, to_nanometres
-from intern.traits import VolumeIO
+from intern.plugin import Box, ScaleLevel, VolumeIO, VolumeMetadata, run_parallel, to_nanometres
 
 from ._config import ClientOptions
 from ._wire import CUBOID, encode

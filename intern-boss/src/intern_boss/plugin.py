@@ -1,12 +1,12 @@
 """The light plugin module of intern-boss: the ``bossdb://`` scheme and the ``intern relay`` command.
 
-The core imports this module when it builds its registry, so it imports nothing but :mod:`intern.hookspecs`;
+The core imports this module when it builds its registry, so it imports nothing but :mod:`intern.plugin`;
 requests, blosc and the relay's ASGI server load on first use, through the dotted references.
 """
 
 from __future__ import annotations
 
-from intern.hookspecs import CommandSpec, SchemeSpec, hookimpl
+from intern.plugin import CommandSpec, SchemeSpec, hookimpl
 
 __all__ = ["intern_cli_commands", "intern_schemes"]
 

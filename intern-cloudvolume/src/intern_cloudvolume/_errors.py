@@ -23,7 +23,7 @@ from intern.errors import (
     RemoteError,
     TransientRemoteError,
 )
-from intern.http import error_class
+from intern.plugin import error_class
 
 __all__ = ["translate", "translated", "translating"]
 
@@ -76,7 +76,7 @@ def translate(exc: BaseException, what: str) -> BaseException:
     text = plain.splitlines()[0] if plain else type(exc).__name__
     if "UnsupportedProtocolError" in names:
         return InvalidURIError(f"{what}: {text}")
-    # the status means what it means for every driver: intern.http's one mapping
+    # the status means what it means for every driver: intern.plugin.error_for's one mapping
     by_status = error_class(status) if status is not None else None
     if names & _NOT_FOUND or code in _NOT_FOUND or by_status is NotFoundError:
         return NotFoundError(f"{what} does not exist ({text})")

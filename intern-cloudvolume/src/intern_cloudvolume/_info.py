@@ -1,4 +1,4 @@
-"""A precomputed ``info`` and intern's :class:`~intern.metadata.VolumeMetadata`, both ways.
+"""A precomputed ``info`` and intern's :class:`~intern.plugin.VolumeMetadata`, both ways.
 
 Precomputed lists sizes, resolutions, offsets and chunk sizes as (x, y, z); intern keeps (z, y, x) with the channel
 axis first. Every reversal between the two orders happens in this module and nowhere else. Resolutions are
@@ -13,7 +13,7 @@ from typing import Any
 import numpy as np
 
 from intern.errors import MetadataError
-from intern.metadata import ScaleLevel, VolumeMetadata
+from intern.plugin import ScaleLevel, VolumeMetadata
 
 __all__ = ["ENCODINGS", "READ_ENCODINGS", "LevelInfo", "info_from_metadata", "levels_from_info", "metadata_from_info"]
 

@@ -20,7 +20,7 @@ import threading
 from dataclasses import dataclass, field
 from typing import Any
 
-from intern import config
+from intern.plugin import config_section
 
 __all__ = ["Location"]
 
@@ -71,7 +71,7 @@ class Location:
             raise ValueError(f"{protocol}:// needs a bucket or host and a path")
         url = f"{protocol}://{rest.rstrip('/')}"
         if protocol == "s3":
-            settings = config.section("precomputed")
+            settings = config_section("precomputed")
             endpoint = (settings.get("endpoint_url") or os.environ.get("AWS_ENDPOINT_URL_S3")
                         or os.environ.get("AWS_ENDPOINT_URL"))
             return cls(protocol, url, _s3_secrets(settings), endpoint.rstrip("/") if endpoint else None)

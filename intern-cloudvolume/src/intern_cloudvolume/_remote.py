@@ -18,10 +18,7 @@ from intern.errors import (
     ParameterError,
     ReadOnlyError,
 )
-from intern.metadata import VolumeMetadata
-from intern.options import Option, OptionSet
-from intern.registry import shared_remote
-from intern.uri import URI
+from intern.plugin import URI, Option, OptionSet, VolumeMetadata, shared_remote
 
 from ._errors import translating
 from ._info import info_from_metadata

@@ -2,8 +2,8 @@
 
 A segmentation's ``info`` may name a ``mesh`` directory (neuroglancer's legacy format, or the multi-resolution Draco
 format, either of them sharded or not) and a ``skeletons`` directory. cloud-volume reads all of them; this module
-picks the labels, asks cloud-volume for them and returns the core's :class:`~intern.products.Mesh` and
-:class:`~intern.products.Skeleton`, vertices (x, y, z) in nanometres, keyed by label.
+picks the labels, asks cloud-volume for them and returns the core's :class:`~intern.plugin.Mesh` and
+:class:`~intern.plugin.Skeleton`, vertices (x, y, z) in nanometres, keyed by label.
 
 Which labels:
 
@@ -22,9 +22,8 @@ from typing import Any
 
 import numpy as np
 
-from intern.box import Box
 from intern.errors import NotFoundError, OutOfBoundsError
-from intern.products import Mesh, Skeleton
+from intern.plugin import Box, Mesh, Skeleton
 
 from ._errors import translating
 
@@ -78,7 +77,7 @@ def _labels(resource: Any, name: str, ids: Iterable[int] | None, box: Box | None
     stored = stored_labels(resource, name)
     if box is None:
         return stored, False
-    from intern.io import read_box
+    from intern.plugin import read_box
 
     present = np.unique(read_box(resource, box, scale=scale))
     return sorted(set(stored) & {int(v) for v in present if v != 0}), False

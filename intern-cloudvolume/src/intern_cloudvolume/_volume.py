@@ -22,12 +22,8 @@ from typing import Any, ClassVar, Literal
 
 import numpy as np
 
-from intern.box import Box
 from intern.errors import InvalidURIError, MetadataError, NotFoundError, ReadOnlyError
-from intern.files import write_atomic
-from intern.metadata import VolumeMetadata
-from intern.options import parse_bool
-from intern.traits import LevelStorage, VolumeIO
+from intern.plugin import Box, LevelStorage, VolumeIO, VolumeMetadata, parse_bool, write_atomic
 
 from ._cseg import layout_fault
 from ._errors import translated, translating
@@ -55,7 +51,7 @@ def compress_option(value: Any) -> str | Literal[False] | None:
         return text
     if text == "none":
         return False
-    try:  # yes or no, spelt as every boolean option is (intern.options)
+    try:  # yes or no, spelt as every boolean option is (intern.plugin.parse_bool)
         return "gzip" if parse_bool(value, "compress") else False
     except InvalidURIError:
         raise InvalidURIError(f"compress={value!r}: use 'gzip', 'br', 'zstd', 'none', or leave it out for the "

@@ -1,13 +1,13 @@
 """The light plugin module of intern-cloudvolume: registers the ``precomputed://`` scheme.
 
-The core imports this module when it builds its registry, so it imports nothing but :mod:`intern.hookspecs`;
+The core imports this module when it builds its registry, so it imports nothing but :mod:`intern.plugin`;
 cloud-volume loads on the first use of the scheme, through the dotted reference. The stored meshes and skeletons are
 not registered here: the remote advertises them per volume (``server_services``), as the resolver asks.
 """
 
 from __future__ import annotations
 
-from intern.hookspecs import SchemeSpec, hookimpl
+from intern.plugin import SchemeSpec, hookimpl
 
 __all__ = ["intern_schemes"]
 

@@ -31,6 +31,9 @@ Traits (the protocols a driver's classes implement; nothing subclasses them)
     - ``SupportsChunkStamps``: a volume that tells cheaply whether stored chunks changed: ``chunk_stamp``.
     - ``SupportsLevelStorage``: a volume whose levels are local files: ``level_storage``.
     - ``LevelStorage``: where a level's chunk files are, so the core locks chunks across processes.
+    - ``VolumeIO``: the typed record of how a volume takes requests (whole or per chunk, fresh reads, read-only
+      reason), which every volume declares as its ``io``.
+    - ``SupportsDefaultChunks``: a Remote that chooses the chunk shape ``intern.create`` uses when none is given.
     - ``Service``: a local implementation of a service: a callable ``(resource, **params)``.
     - ``ServerService``: a Remote that answers services itself: ``server_services(resource)``.
 
@@ -66,6 +69,7 @@ Remotes, volumes and their data
 
 HTTP: one retry policy, one status mapping
     - ``RetryPolicy``: what is retried (statuses, attempts, waits), built from a driver's settings.
+    - ``RETRY_STATUSES``: the HTTP statuses the default policy retries (408, 429, 500, 502, 503, 504).
     - ``Answer``: an HTTP answer a request did not want: status, reason, headers, body.
     - ``UnwantedAnswer``: raised by an attempt with the ``Answer`` it got instead of what it wanted.
     - ``Describe``: the hook that turns an unwanted ``Answer`` into intern's error, for a driver to refine.
@@ -115,8 +119,8 @@ __all__ = [
     "hookimpl", "SchemeSpec", "ServiceSpec", "CommandSpec", "REQUIREMENTS", "register", "reload",
     # traits
     "Remote", "Resource", "VolumeResource", "SupportsWrite", "SupportsCreate", "SupportsVersions", "SupportsClose",
-    "SupportsChunkStamps", "SupportsLevelStorage", "LevelStorage", "Service", "ServerService",
-    # (the typed record of a volume's I/O capabilities joins the traits here when it lands in intern's traits)
+    "SupportsChunkStamps", "SupportsLevelStorage", "LevelStorage", "VolumeIO", "SupportsDefaultChunks", "Service",
+    "ServerService",
     # values
     "Box", "URI", "parse_uri", "resolve_uri", "VolumeMetadata", "ScaleLevel", "VolumeKind", "to_nanometres",
     # options
@@ -126,8 +130,8 @@ __all__ = [
     # remotes, volumes and their data
     "shared_remote", "remote_for", "as_volume", "read_box", "write_box", "update_box", "write_atomic", "LOCK_FILE",
     # HTTP
-    "RetryPolicy", "Answer", "UnwantedAnswer", "Describe", "Failure", "connection_failure", "call_with_retries",
-    "error_for", "error_class", "Connections", "http_request", "read_into", "read_body",
+    "RetryPolicy", "RETRY_STATUSES", "Answer", "UnwantedAnswer", "Describe", "Failure", "connection_failure",
+    "call_with_retries", "error_for", "error_class", "Connections", "http_request", "read_into", "read_body",
     # parallel work, configuration and progress
     "run_parallel", "run_jobs", "max_workers", "default_scheduler", "config_section", "config_path", "Progress",
     # data products and provenance
@@ -142,7 +146,8 @@ _LAZY: dict[str, tuple[str, str]] = {
     "reload": ("intern.registry", "reload"),
     **{name: ("intern.traits", name) for name in (
         "Remote", "Resource", "VolumeResource", "SupportsWrite", "SupportsCreate", "SupportsVersions",
-        "SupportsClose", "SupportsChunkStamps", "SupportsLevelStorage", "LevelStorage", "Service", "ServerService")},
+        "SupportsClose", "SupportsChunkStamps", "SupportsLevelStorage", "LevelStorage", "VolumeIO",
+        "SupportsDefaultChunks", "Service", "ServerService")},
     "Box": ("intern.box", "Box"),
     "URI": ("intern.uri", "URI"),
     "parse_uri": ("intern.uri", "parse_uri"),
@@ -157,8 +162,8 @@ _LAZY: dict[str, tuple[str, str]] = {
     "write_atomic": ("intern.files", "write_atomic"),
     "LOCK_FILE": ("intern.locks", "LOCK_FILE"),
     **{name: ("intern.http", name) for name in (
-        "RetryPolicy", "Answer", "UnwantedAnswer", "Describe", "Failure", "connection_failure", "error_for",
-        "error_class", "Connections", "read_into", "read_body")},
+        "RetryPolicy", "RETRY_STATUSES", "Answer", "UnwantedAnswer", "Describe", "Failure", "connection_failure",
+        "error_for", "error_class", "Connections", "read_into", "read_body")},
     "call_with_retries": ("intern.http", "call"),
     "http_request": ("intern.http", "request"),
     "run_parallel": ("intern.executor", "run_parallel"),
@@ -186,6 +191,7 @@ if TYPE_CHECKING:
     from .executor import run_parallel
     from .files import write_atomic
     from .http import (
+        RETRY_STATUSES,
         Answer,
         Connections,
         Describe,
@@ -228,9 +234,11 @@ if TYPE_CHECKING:
         SupportsChunkStamps,
         SupportsClose,
         SupportsCreate,
+        SupportsDefaultChunks,
         SupportsLevelStorage,
         SupportsVersions,
         SupportsWrite,
+        VolumeIO,
         VolumeResource,
     )
     from .uri import URI, parse_uri

@@ -41,7 +41,7 @@ def create_repo(server: str, *, alias: str = "", description: str = "") -> DvidN
     >>> root = create_repo("dvid://localhost:8000", alias="mouse-v1")          # doctest: +SKIP
     >>> intern.create(f"{root.uri}/grayscale", shape=(64, 512, 512), dtype="uint8")   # doctest: +SKIP
     """
-    from intern.api import remote_for
+    from intern.plugin import remote_for
 
     remote, path, parsed = remote_for(server)
     if not hasattr(remote, "create_repo") or path:

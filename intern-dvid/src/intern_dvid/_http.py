@@ -1,14 +1,14 @@
 """The HTTP boundary: one pooled session per server, the core's retry policy, and DVID's answers as intern errors.
 
 Every request of the driver goes through :meth:`DvidHTTP.request`, the one place where ``requests`` exceptions and
-DVID's status codes become :mod:`intern.errors` exceptions (by the core's mapping, :func:`intern.http.error_for`).
+DVID's status codes become :mod:`intern.errors` exceptions (by the core's mapping, :func:`intern.plugin.error_for`).
 DVID answers most errors with status 400 and a plain-text message; the message is kept in the error
 (``RemoteError.body``) and in its text, and picks the error's class, with a hint where one helps.
 
 Voxels (cutouts and block writes) travel on a lighter path: one keep-alive ``http.client`` connection per thread,
 reading each body straight into its place in the output array. Everything else uses a pooled ``requests`` session.
 
-Retries: both paths run under one :class:`intern.http.RetryPolicy` (the ``retries`` and ``backoff`` settings, waits
+Retries: both paths run under one :class:`intern.plugin.RetryPolicy` (the ``retries`` and ``backoff`` settings, waits
 capped at 10 s): a connection that failed, a timeout, and 408/429/500/502/503/504 answers are retried with
 exponential backoff and jitter. Requests that change state and are not idempotent (commit, branch, new repos and
 instances) are retried only when the server cannot have acted: the connection was never made, or it answered 503
@@ -25,7 +25,6 @@ from urllib.parse import urlencode
 import requests
 from requests.adapters import HTTPAdapter
 
-from intern import http as ihttp
 from intern.errors import (
     AlreadyExistsError,
     InternError,
@@ -36,7 +35,16 @@ from intern.errors import (
     RemoteError,
     TransientRemoteError,
 )
-from intern.http import Answer, Connections, RetryPolicy, UnwantedAnswer, read_into
+from intern.plugin import (
+    Answer,
+    Connections,
+    RetryPolicy,
+    UnwantedAnswer,
+    call_with_retries,
+    error_for,
+    http_request,
+    read_into,
+)
 
 __all__ = ["DvidHTTP", "HTTPSettings"]
 
@@ -127,7 +135,7 @@ class DvidHTTP:
                 raise UnwantedAnswer(answer)
             return resp
 
-        return ihttp.call(self.policy, attempt, what=f"DVID at {self.base}: {method} {path}", idempotent=idempotent,
+        return call_with_retries(self.policy, attempt, what=f"DVID at {self.base}: {method} {path}", idempotent=idempotent,
                           describe=self._describe)
 
     def json(self, method: str, path: str, **kwargs: Any) -> Any:
@@ -150,7 +158,7 @@ class DvidHTTP:
 
     def _bulk(self, method: str, path: str, params: Mapping[str, Any] | None, body: Any, nbytes: int | None,
               into: memoryview | None) -> bytes | None:
-        # Voxels skip requests: one kept-alive http.client connection per thread (intern.http) reads bodies straight
+        # Voxels skip requests: one kept-alive http.client connection per thread (intern.plugin) reads bodies straight
         # into the caller's array, which halves the client's work on large cutouts. Same policy, same errors.
         target = path + ("?" + urlencode(params) if params else "")
 
@@ -169,7 +177,7 @@ class DvidHTTP:
             return None
 
         # a block-aligned write replaces what the blocks held: repeating it is harmless
-        return ihttp.request(self._conns, method, target, policy=self.policy, headers={}, body=body, read=read,
+        return http_request(self._conns, method, target, policy=self.policy, headers={}, body=body, read=read,
                              what=f"DVID at {self.base}: {method} {path}", describe=self._describe)
 
     # -- errors ---------------------------------------------------------------------------------------------------
@@ -189,7 +197,7 @@ class DvidHTTP:
             for pattern, cls, hint in _CLASSIFY:
                 if pattern.search(text):
                     return cls(f"{where}{said}" + (f" ({hint})" if hint else ""))
-        error = ihttp.error_for(answer, what, attempts, message=text)
+        error = error_for(answer, what, attempts, message=text)
         if isinstance(error, NotFoundError) and not text:
             return NotFoundError(f"{where}: not found")
         if isinstance(error, PermissionDeniedError):

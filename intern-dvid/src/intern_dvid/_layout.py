@@ -20,7 +20,7 @@ from typing import Any
 import numpy as np
 
 from intern.errors import MetadataError
-from intern.metadata import ScaleLevel, VolumeMetadata, to_nanometres
+from intern.plugin import ScaleLevel, VolumeMetadata, to_nanometres
 
 __all__ = ["LABEL_TYPES", "Level", "RECORD_INSTANCE", "VOLUME_TYPES", "creation_configs", "record_for",
            "volume_metadata"]

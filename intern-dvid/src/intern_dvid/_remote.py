@@ -21,12 +21,8 @@ from dataclasses import dataclass
 from typing import Any, ClassVar
 from urllib.parse import urlencode, urlsplit
 
-from intern import config
 from intern.errors import AlreadyExistsError, InvalidURIError, MetadataError, NotFoundError, ParameterError
-from intern.metadata import VolumeMetadata
-from intern.options import Option, OptionSet
-from intern.registry import shared_remote
-from intern.uri import URI
+from intern.plugin import URI, Option, OptionSet, VolumeMetadata, config_section, max_workers, shared_remote
 
 from ._http import DvidHTTP, HTTPSettings
 from ._keyvalue import DvidKeyValue
@@ -124,8 +120,8 @@ class DvidRemote:
     def __init__(self, scheme: str, host: str) -> None:
         self.scheme = scheme
         self.host = host
-        self.settings = config.section(scheme)
-        self.http = DvidHTTP(f"{_SCHEMES[scheme]}://{host}", HTTPSettings(self.settings), pool=config.max_workers())
+        self.settings = config_section(scheme)
+        self.http = DvidHTTP(f"{_SCHEMES[scheme]}://{host}", HTTPSettings(self.settings), pool=max_workers())
 
     @property
     def base_uri(self) -> str:

@@ -25,10 +25,8 @@ from typing import Any
 
 import numpy as np
 
-from intern.box import Box
 from intern.errors import CapabilityUnavailableError, InvalidURIError, NotFoundError, OutOfBoundsError
-from intern.executor import run_parallel
-from intern.products import Mesh, Skeleton
+from intern.plugin import Box, Mesh, Skeleton, run_parallel
 
 from ._keyvalue import DvidKeyValue
 from ._sparse import SparseVolume

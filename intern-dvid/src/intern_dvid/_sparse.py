@@ -11,8 +11,8 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from intern.box import Box
 from intern.errors import MetadataError
+from intern.plugin import Box
 
 __all__ = ["SparseVolume", "decode_rle"]
 

@@ -15,11 +15,8 @@ from typing import TYPE_CHECKING, Any, ClassVar
 
 import numpy as np
 
-from intern.box import Box
 from intern.errors import MetadataError, ReadOnlyError
-from intern.executor import run_parallel
-from intern.metadata import VolumeMetadata
-from intern.traits import VolumeIO
+from intern.plugin import Box, VolumeIO, VolumeMetadata, run_parallel
 
 from ._layout import LABEL_TYPES, Level
 from ._versions import DvidNode
@@ -232,7 +229,7 @@ def _regions(box: Box, block: tuple[int, ...]) -> Iterator[Box]:
 def plan_pieces(box: Box, block: tuple[int, ...], itemsize: int, *, aligned: bool = False) -> Iterator[Box]:
     """Cut ``box`` on the block grid into pieces of about 4-16 MB: slabs of whole z-blocks first (contiguous in a
     C-order output), then rows of y-blocks, then x-blocks, so that there are enough pieces for every thread."""
-    from intern.config import max_workers
+    from intern.plugin import max_workers
 
     if box.is_empty():
         return

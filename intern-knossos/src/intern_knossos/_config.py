@@ -22,7 +22,7 @@ from pathlib import Path
 from typing import Any, Literal
 
 from intern.errors import MetadataError
-from intern.files import write_atomic
+from intern.plugin import write_atomic
 
 __all__ = [
     "IMAGE_EXTENSIONS",

@@ -33,7 +33,7 @@ from pathlib import Path
 import numpy as np
 
 from intern.errors import RemoteError
-from intern.files import write_atomic
+from intern.plugin import write_atomic
 
 from ._config import SEGMENTATION_EXTENSIONS
 

@@ -18,10 +18,7 @@ from pathlib import Path
 from typing import Any, ClassVar
 
 from intern.errors import AlreadyExistsError, InvalidURIError, MetadataError, NotFoundError
-from intern.metadata import VolumeMetadata
-from intern.options import Option, OptionSet
-from intern.registry import shared_remote
-from intern.uri import URI
+from intern.plugin import URI, Option, OptionSet, VolumeMetadata, shared_remote
 
 from ._config import (
     SEGMENTATION_EXTENSIONS,

@@ -17,10 +17,8 @@ from typing import TYPE_CHECKING, Any, ClassVar
 
 import numpy as np
 
-from intern.box import Box
 from intern.errors import ErrorBoundary, MetadataError, PermissionDeniedError, RemoteError
-from intern.metadata import ScaleLevel, VolumeMetadata
-from intern.traits import LevelStorage, VolumeIO
+from intern.plugin import Box, LevelStorage, ScaleLevel, VolumeIO, VolumeMetadata
 
 from ._config import Configuration, Layer
 from ._cubes import WRITABLE_EXTENSIONS, cube_dtype, cube_path, read_cube, write_cube

@@ -1,12 +1,12 @@
 """The light plugin module of intern-knossos: registers the ``knossos://`` scheme.
 
-intern imports this module when it builds its registry, so it imports nothing but :mod:`intern.hookspecs` and names
+intern imports this module when it builds its registry, so it imports nothing but :mod:`intern.plugin` and names
 the driver by dotted reference; numpy codecs, Pillow and cramjam load on the first ``knossos://`` URI.
 """
 
 from __future__ import annotations
 
-from intern.hookspecs import SchemeSpec, hookimpl
+from intern.plugin import SchemeSpec, hookimpl
 
 __all__ = ["intern_schemes"]
 

@@ -22,13 +22,8 @@ from typing import Any, Literal
 
 import numpy as np
 
-from intern import config
-from intern.box import Box
 from intern.errors import MetadataError
-from intern.executor import run_parallel
-from intern.io import read_box
-from intern.jobs import run_jobs
-from intern.traits import VolumeResource
+from intern.plugin import Box, VolumeResource, default_scheduler, read_box, run_jobs, run_parallel
 
 from ._region import Region
 
@@ -103,7 +98,7 @@ def _factor(factor: Sequence[int], levels: int) -> tuple[int, int, int]:
 def _into(region: Region, dest: Any, f: tuple[int, int, int], levels: int, method: Method,
           progress: Callable[[int], None] | None, scheduler: str | None = None,
           workers: int | None = None) -> list[Any]:
-    from intern.api import array
+    from intern import array
 
     target = array(dest)
     meta = target.metadata
@@ -145,7 +140,7 @@ def _into(region: Region, dest: Any, f: tuple[int, int, int], levels: int, metho
         pieces = list(boxes[-1].split(_task_chunks(last.chunks, total, lead)))
         stage = _Stage(source.uri, src_scale, boxes[0].start, boxes[0].stop, target.uri, scale + done, n, total, f,
                        method, lead)
-        sched = scheduler if scheduler is not None else config.scheduler()
+        sched = scheduler if scheduler is not None else default_scheduler()
         if sched and sched != "threads":
             jobs = [(stage, ob.start, ob.stop) for ob in pieces]
             stats = run_jobs(_run_stage_job, jobs, scheduler=sched, workers=workers,

@@ -10,7 +10,7 @@ welded, then converted to nm by one formula, so a vertex on a seam gets the same
 sides.
 
 Small regions (up to 256^3 voxels by default) are one task; larger ones run on the core's thread pool
-(:func:`intern.executor.run_parallel`), reading their blocks in parallel, or, with ``scheduler=``, on a Dask cluster
+(:func:`intern.plugin.run_parallel`), reading their blocks in parallel, or, with ``scheduler=``, on a Dask cluster
 through the core's job runner (:func:`intern.jobs.run_jobs`), the same one copies use.
 """
 
@@ -24,12 +24,7 @@ from typing import Any
 
 import numpy as np
 
-from intern import config
-from intern.box import Box
-from intern.executor import run_parallel
-from intern.jobs import run_jobs
-from intern.products import Mesh
-from intern.traits import VolumeResource
+from intern.plugin import Box, Mesh, VolumeResource, default_scheduler, run_jobs, run_parallel
 
 from ._marching import BACKENDS
 from ._region import Region, as_unsigned, block_shift, check_shape, label_ids
@@ -173,7 +168,7 @@ def _mesh(resource: VolumeResource, backend: str, *, ids: Sequence[int] | None, 
         for label, local, faces in result:
             pieces.setdefault(label, []).append((local, faces))
 
-    scheduler = scheduler if scheduler is not None else config.scheduler()
+    scheduler = scheduler if scheduler is not None else default_scheduler()
     if scheduler:
         # on a Dask cluster: tasks are plain data and reopen the volume by URI on the workers
         jobs = [_BlockJob(resource.uri, scale, region.box.start, region.box.stop, cells.start, cells.stop,

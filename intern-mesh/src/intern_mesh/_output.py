@@ -4,7 +4,7 @@ Formats:
 
 - ``precomputed``: a neuroglancer legacy mesh directory (``info``, ``<id>:0`` manifests, ``<id>:0:1`` fragments) or a
   neuroglancer skeleton directory (``info``, ``<id>``), written by the core's writers
-  (:func:`intern.products.write_precomputed_mesh_dir`); neuroglancer opens the directory as a ``precomputed://``
+  (:func:`intern.plugin.write_precomputed_mesh_dir`); neuroglancer opens the directory as a ``precomputed://``
   source, and cloud-volume reads it when a volume's ``info`` names it as its ``mesh`` or ``skeletons``.
 - ``obj``, ``ply``: one ``<id>.obj`` / ``<id>.ply`` per label; ``swc``: one ``<id>.swc`` per skeleton.
 """
@@ -16,9 +16,14 @@ from collections.abc import Mapping
 from pathlib import Path
 from typing import Any, Literal
 
-from intern import provenance
 from intern.errors import AlreadyExistsError
-from intern.products import Mesh, Skeleton, write_precomputed_mesh_dir, write_precomputed_skeleton_dir
+from intern.plugin import (
+    Mesh,
+    Skeleton,
+    write_precomputed_mesh_dir,
+    write_precomputed_skeleton_dir,
+    write_provenance,
+)
 
 __all__ = ["MESH_FORMATS", "SKELETON_FORMATS", "write_meshes", "write_skeletons"]
 
@@ -33,7 +38,7 @@ def write_meshes(meshes: Mapping[int, Mesh], directory: str | os.PathLike[str], 
 
     Args:
         format: ``"precomputed"`` (a neuroglancer legacy mesh directory), ``"obj"`` or ``"ply"`` (a file per label).
-        provenance_fields: the arguments of :func:`intern.provenance.record` (``source``, ``implementation``,
+        provenance_fields: the arguments of :func:`intern.plugin.provenance_record` (``source``, ``implementation``,
             ``parameters``, ``box``, ``scale``, ...); ``implementation`` defaults to ``"unknown"``.
 
     Returns:
@@ -85,4 +90,4 @@ def _provenance(root: Path, fields: Mapping[str, Any] | None, format: str, count
     fields = dict(fields or {})
     fields.setdefault("source", "unknown")
     fields.setdefault("implementation", "unknown")
-    provenance.write(root, **fields, format=format, count=count)
+    write_provenance(root, **fields, format=format, count=count)

@@ -17,10 +17,8 @@ from typing import Any
 
 import numpy as np
 
-from intern.box import Box
 from intern.errors import MetadataError
-from intern.io import read_box
-from intern.traits import VolumeResource
+from intern.plugin import Box, VolumeResource, read_box
 
 __all__ = ["Region", "as_unsigned", "block_shift", "check_shape", "label_ids"]
 

@@ -13,9 +13,7 @@ from typing import Any
 
 import numpy as np
 
-from intern.box import Box
-from intern.products import Skeleton
-from intern.traits import VolumeResource
+from intern.plugin import Box, Skeleton, VolumeResource
 
 from ._region import Region, as_unsigned, label_ids
 

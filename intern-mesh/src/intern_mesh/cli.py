@@ -50,8 +50,7 @@ def _ids(text: str | None, parser: argparse.ArgumentParser) -> list[int] | None:
 def main(argv: Sequence[str] | None = None) -> int:
     """Run ``intern mesh``; returns the exit status (errors intern raises are reported by the ``intern`` command)."""
     import intern
-    from intern.box import Box
-    from intern.progress import Progress
+    from intern.plugin import Box, Progress
 
     from ._output import write_meshes
 

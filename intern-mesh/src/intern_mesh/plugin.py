@@ -1,7 +1,7 @@
 """The light plugin module of intern-mesh: registers the local ``mesh``, ``skeleton`` and ``downsample`` services and
 the ``intern mesh`` command.
 
-The core imports this module when it builds its registry, so it imports nothing but :mod:`intern.hookspecs` and the
+The core imports this module when it builds its registry, so it imports nothing but :mod:`intern.plugin` and the
 standard library; zmesh, kimimaro, tinybrain and scikit-image load on a service's first run, through the dotted
 references. A library that is not installed is not registered (``importlib.util.find_spec`` looks without
 importing), so the resolver never picks an implementation that cannot run.
@@ -11,7 +11,7 @@ from __future__ import annotations
 
 from importlib.util import find_spec
 
-from intern.hookspecs import CommandSpec, ServiceSpec, hookimpl
+from intern.plugin import CommandSpec, ServiceSpec, hookimpl
 
 __all__ = ["intern_cli_commands", "intern_services"]
 

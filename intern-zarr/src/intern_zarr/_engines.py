@@ -12,7 +12,7 @@
 - :class:`ZarrPythonEngine` where TensorStore is not installed (it comes with the ``tensorstore`` extra), for other fsspec URLs (``https://``, ``gs://``...), S3 set up with fsspec options
   TensorStore cannot express, and arrays whose codecs TensorStore does not know. zarr-python fetches and decodes
   chunks concurrently; its read-modify-write of partial chunks is not atomic, so it runs under the core's chunk
-  locks (:mod:`intern.locks`): in this process always, and across processes where the array is in a local
+  locks (:mod:`intern.plugin`): in this process always, and across processes where the array is in a local
   directory.
 
 Both take and return arrays in the *stored* axis order; :mod:`intern_zarr._zarr` transposes.
@@ -39,7 +39,7 @@ class Engine(Protocol):
     Attributes:
         name: ``"tensorstore"`` or ``"zarr-python"``.
         atomic_chunks: whether the engine commits each chunk's read-modify-write atomically against other
-            processes by itself (see :class:`intern.traits.LevelStorage`).
+            processes by itself (see :class:`intern.plugin.LevelStorage`).
     """
 
     name: str
@@ -60,9 +60,9 @@ DEFAULT_CACHE_BYTES = 256 << 20
 
 def cache_bytes_from_config() -> int:
     """The chunk cache size: ``cache_bytes`` in the ``[zarr]`` config section (or ``INTERN_ZARR_CACHE_BYTES``)."""
-    from intern import config
+    from intern.plugin import config_section
 
-    value = config.section("zarr").get("cache_bytes")
+    value = config_section("zarr").get("cache_bytes")
     try:
         return DEFAULT_CACHE_BYTES if value is None else max(0, int(value))
     except ValueError:

@@ -16,7 +16,7 @@ import re
 from dataclasses import dataclass, field
 from typing import Any
 
-from intern import config
+from intern.plugin import config_section
 
 __all__ = ["Location", "storage_options_from_config"]
 
@@ -47,7 +47,7 @@ def storage_options_from_config(protocol: str) -> dict[str, Any]:
     """
     if protocol not in ("s3", "s3a"):
         return {}
-    raw = {k: v for k, v in config.section("zarr").items() if k not in _OWN_KEYS}
+    raw = {k: v for k, v in config_section("zarr").items() if k not in _OWN_KEYS}
     options: dict[str, Any] = {k: _coerce(v) for k, v in raw.items() if k != "region"}
     if "region" in raw:
         options["client_kwargs"] = {"region_name": raw["region"]}

@@ -19,7 +19,7 @@ from typing import Any
 import numpy as np
 
 from intern.errors import MetadataError
-from intern.metadata import ScaleLevel, VolumeMetadata, to_nanometres
+from intern.plugin import ScaleLevel, VolumeMetadata, to_nanometres
 
 __all__ = ["Layout", "array_layout", "find_multiscales", "multiscales_layout", "native", "ome_attributes"]
 

@@ -22,13 +22,8 @@ from typing import Any, ClassVar
 import numpy as np
 from pydantic import ValidationError
 
-from intern.box import Box
 from intern.errors import AlreadyExistsError, InvalidURIError, MetadataError, NotFoundError, ReadOnlyError
-from intern.metadata import ScaleLevel, VolumeMetadata
-from intern.options import FLOATS, Option, OptionSet
-from intern.registry import shared_remote
-from intern.traits import VolumeIO
-from intern.uri import URI
+from intern.plugin import FLOATS, URI, Box, Option, OptionSet, ScaleLevel, VolumeIO, VolumeMetadata, shared_remote
 
 from ._errors import translated, translating
 from ._extras import require

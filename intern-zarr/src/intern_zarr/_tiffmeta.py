@@ -20,7 +20,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from intern.errors import MetadataError
-from intern.metadata import to_nanometres
+from intern.plugin import to_nanometres
 
 __all__ = ["AxisPlan", "FileFacts", "file_facts", "kept_axes", "natural_key", "plan_axes", "resolution_nm"]
 

@@ -16,8 +16,8 @@ from typing import Any
 
 import numpy as np
 
-from intern.box import Box
 from intern.errors import DriverNotInstalledError, InternError, MetadataError, NotFoundError
+from intern.plugin import Box
 
 from ._tiffmeta import AxisPlan, FileFacts, file_facts, kept_axes, natural_key, plan_axes
 from ._tiffread import Files, PageLayout, PageRef, no_decode, open_fd, read_region

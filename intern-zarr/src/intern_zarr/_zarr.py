@@ -15,7 +15,6 @@ from typing import Any, ClassVar
 import numpy as np
 from pydantic import ValidationError
 
-from intern.box import Box
 from intern.errors import (
     AlreadyExistsError,
     InvalidURIError,
@@ -24,12 +23,18 @@ from intern.errors import (
     ParameterError,
     ReadOnlyError,
 )
-from intern.executor import run_parallel
-from intern.metadata import VolumeMetadata
-from intern.options import INTS, Option, OptionSet
-from intern.registry import shared_remote
-from intern.traits import LevelStorage, VolumeIO
-from intern.uri import URI
+from intern.plugin import (
+    INTS,
+    URI,
+    Box,
+    LevelStorage,
+    Option,
+    OptionSet,
+    VolumeIO,
+    VolumeMetadata,
+    run_parallel,
+    shared_remote,
+)
 
 from ._codecs import compressors_for
 from ._diagnose import metadata_error, metadata_file, present_metadata_files

@@ -1,13 +1,13 @@
 """The light plugin module of intern-zarr: registers the ``zarr://``, ``h5://`` and ``tiff://`` schemes.
 
-The core imports this module when it builds its registry, so it imports nothing but :mod:`intern.hookspecs`; the
+The core imports this module when it builds its registry, so it imports nothing but :mod:`intern.plugin`; the
 drivers (zarr-python, TensorStore, h5py, tifffile, fsspec) load on the first use of a scheme, through the dotted
 references.
 """
 
 from __future__ import annotations
 
-from intern.hookspecs import SchemeSpec, hookimpl
+from intern.plugin import SchemeSpec, hookimpl
 
 __all__ = ["intern_schemes"]
 

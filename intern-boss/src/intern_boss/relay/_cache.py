@@ -34,7 +34,7 @@ from collections.abc import Hashable
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from intern.files import write_atomic
+from intern.plugin import write_atomic
 
 from ._generations import NAME as _GENERATIONS
 from ._generations import Generations

@@ -30,10 +30,8 @@ from typing import Any, NamedTuple
 
 import numpy as np
 
-from intern.box import Box
 from intern.errors import ConfigError, InternError, MetadataError, ReadOnlyError, RemoteError, TransientRemoteError
-from intern.executor import run_parallel
-from intern.files import write_atomic
+from intern.plugin import Box, run_parallel, write_atomic
 
 from .._wire import BLOSC, CUBOID, decode_into, encode
 from ._cache import CacheStats, DiskTier, Entry, MemoryTier
@@ -388,7 +386,7 @@ class ServedChannel:
 
     def _read_upstream(self, res: int, wanted: list[tuple[tuple[int, ...], Box]],
                        generations: dict[tuple[int, ...], int]) -> dict[tuple[int, ...], Entry]:
-        from intern.io import read_box
+        from intern.plugin import read_box
 
         resource = self._upstream()
         geometry = self.geometry()
@@ -457,7 +455,7 @@ class ServedChannel:
         resource = self._upstream()
         if not getattr(resource, "writable", False):
             raise ReadOnlyError(f"the upstream {self.mount.upstream} of {self.mount.path} cannot be written")
-        from intern.io import write_box
+        from intern.plugin import write_box
 
         geometry = self.geometry()
         level = geometry.levels[0]
