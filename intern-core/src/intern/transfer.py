@@ -333,7 +333,8 @@ def copy(
     """Copy ``src`` to ``dst``, creating ``dst`` with the source's metadata when it does not exist.
 
     Args:
-        src, dst: URIs (or Arrays). Voxels land at the same coordinates in both.
+        src: the source: a URI or an Array.
+        dst: the destination: a URI or an Array. Voxels land at the same coordinates in both.
         box: the part to copy, in voxels of level ``scale`` (default: everything); other levels copy the
             corresponding box.
         scales: ``"all"`` the source's levels, or a list of them.
