@@ -23,20 +23,21 @@ from . import errors
 from .errors import InternError
 from .registry import plugins
 
-# public name -> module that defines it
+# public name -> module that defines it (named in full, so a rename of the module rewrites it with its other uses)
 _LAZY = {
-    "array": "api", "create": "api", "ls": "api", "open": "api",
-    "Array": "_array",
-    "Box": "box",
-    "ScaleLevel": "metadata", "VolumeMetadata": "metadata",
-    "Outcome": "resolver", "Resolution": "resolver", "capabilities": "resolver", "resolve": "resolver",
-    "downsample": "services", "mesh": "services", "skeleton": "services",
-    "Mesh": "products", "Skeleton": "products",
-    "copy": "transfer", "CopyReport": "transfer",
+    "array": "intern.api", "create": "intern.api", "ls": "intern.api", "open": "intern.api",
+    "Array": "intern._array",
+    "Box": "intern.box",
+    "ScaleLevel": "intern.metadata", "VolumeMetadata": "intern.metadata",
+    "Outcome": "intern.resolver", "Resolution": "intern.resolver", "capabilities": "intern.resolver", "resolve": "intern.resolver",
+    "downsample": "intern.services", "mesh": "intern.services", "skeleton": "intern.services",
+    "Mesh": "intern.products", "Skeleton": "intern.products",
+    "copy": "intern.transfer", "CopyReport": "intern.transfer",
+    "PluginWarning": "intern.registry",
 }
 
 __all__ = [
-    "Array", "Box", "CopyReport", "InternError", "Mesh", "Outcome", "Resolution", "ScaleLevel", "Skeleton", "VolumeMetadata", "__version__",
+    "Array", "Box", "CopyReport", "InternError", "Mesh", "Outcome", "PluginWarning", "Resolution", "ScaleLevel", "Skeleton", "VolumeMetadata", "__version__",
     "array", "capabilities", "copy", "create", "downsample", "errors", "ls", "mesh", "open", "plugins", "resolve", "skeleton",
 ]
 
@@ -46,19 +47,26 @@ if TYPE_CHECKING:
     from .box import Box
     from .metadata import ScaleLevel, VolumeMetadata
     from .products import Mesh, Skeleton
+    from .registry import PluginWarning
     from .resolver import Outcome, Resolution, capabilities, resolve
     from .services import downsample, mesh, skeleton
     from .transfer import CopyReport, copy
 
 
+#: the public submodules besides errors, reachable as attributes after ``import intern`` alone
+_SUBMODULES = frozenset({"config", "jobs", "plugin"})
+
+
 def __getattr__(name: str) -> Any:
+    if name in _SUBMODULES:
+        return importlib.import_module(f".{name}", __name__)
     module = _LAZY.get(name)
     if module is None:
         raise AttributeError(f"module 'intern' has no attribute {name!r}")
-    value = getattr(importlib.import_module(f".{module}", __name__), name)
+    value = getattr(importlib.import_module(module), name)
     globals()[name] = value  # later lookups skip this function
     return value
 
 
 def __dir__() -> list[str]:
-    return sorted(set(globals()) | set(_LAZY))
+    return sorted(set(globals()) | set(_LAZY) | _SUBMODULES)
