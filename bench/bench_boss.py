@@ -78,7 +78,7 @@ def _client(url: str, size: int, seed: int, requests: int, start_at: float, inte
     """One load-generating client: its own process, its own HTTP session, ``requests`` random cached cuboids, back to
     back (``interval`` 0) or one due every ``interval`` seconds."""
     import intern
-    from intern.box import Box
+    from intern import Box
 
     channel = intern.open(f"bossdb://{url}/bench/em/image")
     grid = [(z, y, x) for z in range(0, size, 16) for y in range(0, size, 512) for x in range(0, size, 512)]

@@ -59,7 +59,7 @@ def build(tmp: str, name: str, data: np.ndarray) -> tuple[str, float, int]:
 def child(uri: str, cutout: str, repeat: int) -> dict[str, Any]:
     """Run in a fresh process: open, read the cutout (warm-up, then ``repeat`` timed), report time and memory."""
     import intern
-    from intern.box import Box
+    from intern import Box
 
     a = intern.array(uri)
     box = Box.parse(cutout)
@@ -117,7 +117,7 @@ def main() -> None:
         return
 
     plan = QUICK if args.quick else FULL
-    from intern.box import Box
+    from intern import Box
 
     data = em_like(plan["shape"])
     tmp = tempfile.mkdtemp(prefix="bench-knossos-")

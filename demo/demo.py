@@ -138,11 +138,10 @@ def main() -> int:
     outcome = resolution.run(ids=biggest, box=box, scale=0)  # the result, and the implementation that answered
     meshes = outcome.value
     mesh_dir = out / "meshes"
-    from intern import provenance
-    from intern.products import write_precomputed_mesh_dir
+    from intern.plugin import write_precomputed_mesh_dir, write_provenance
 
     write_precomputed_mesh_dir(mesh_dir, meshes)
-    provenance.write(mesh_dir, source=seg_uri, box=box, scale=0, implementation=outcome.implementation,
+    write_provenance(mesh_dir, source=seg_uri, box=box, scale=0, implementation=outcome.implementation,
                      parameters={"ids": biggest})
     for label, m in sorted(meshes.items()):
         print(f"  cell {label}: {len(m.vertices)} vertices, {m.area / 1e6:.1f} um^2, closed={m.is_closed}")
