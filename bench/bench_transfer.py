@@ -78,7 +78,7 @@ def main() -> dict:
     p.add_argument("--json")
     args = p.parse_args()
     size = 256 if args.quick else args.size
-    kind = args.dest or ("precomputed" if "precomputed" in intern.registry.get_registry().schemes else "zarr")
+    kind = args.dest or ("precomputed" if any("precomputed" in p.schemes for p in intern.plugins()) else "zarr")
     where = args.dir or _memory_fs(size**3 * 4)
     root = tempfile.mkdtemp(prefix="bench-transfer-", dir=where)
     fs = "tmpfs" if where == "/dev/shm" else "disk"
