@@ -34,10 +34,12 @@ import pluggy
 __all__ = ["CommandSpec", "SchemeSpec", "ServiceSpec", "hookimpl", "hookspec"]
 
 hookspec = pluggy.HookspecMarker("intern")
+"""Marks the hook specifications below (intern's own use)."""
 hookimpl = pluggy.HookimplMarker("intern")
+"""Marks a plugin module's functions that implement the hooks below: ``@hookimpl def intern_schemes(): ...``."""
 
-#: what a service may require of a resource; the resolver checks them before loading an implementation
 REQUIREMENTS = frozenset({"volume", "image", "segmentation", "writable", "versions"})
+"""What a service may require of a resource; the resolver checks them before it loads an implementation."""
 
 
 @dataclass(frozen=True)

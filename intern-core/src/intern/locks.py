@@ -44,8 +44,8 @@ from .errors import PermissionDeniedError
 
 __all__ = ["LOCK_FILE", "LevelLocks", "level_locks"]
 
-#: the lock file's name in a level's directory: hidden, empty, and named so nobody mistakes it for data
 LOCK_FILE = ".intern-chunk-locks"
+"""The lock file's name in a level's directory: hidden, empty, and named so nobody mistakes it for data."""
 
 _STRIPES = 64  # in-process locks per level: more than the threads writing at once (32 at most), a few KiB a level
 _RECENT_LEVELS = 16  # levels whose locks are kept between writes, so a run of small writes does not remake them

@@ -28,6 +28,7 @@ SPATIAL_AXES = ("z", "y", "x")
 #: (2**63 - 1); a shape beyond it is damaged metadata, not a dataset
 MAX_VOXELS = 2**62 - 2
 VolumeKind = Literal["image", "segmentation"]
+"""What a volume holds: ``"image"`` (intensities) or ``"segmentation"`` (integer labels)."""
 
 # how many nanometres one unit is; the names OME-Zarr (UDUNITS-2), Boss and precomputed use
 _NM_PER_UNIT = {

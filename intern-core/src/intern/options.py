@@ -37,10 +37,10 @@ from .errors import InvalidURIError, ParameterError, PluginError
 
 __all__ = ["FLOATS", "INTS", "Option", "OptionSet", "parse_bool"]
 
-#: the type of an option holding a list of whole numbers (``block=16,512,512``)
 INTS: Final = "ints"
-#: the type of an option holding a list of numbers (``voxel_size=40,4,4``)
+"""The type of an option holding a list of whole numbers (``block=16,512,512``)."""
 FLOATS: Final = "floats"
+"""The type of an option holding a list of numbers (``voxel_size=40,4,4``)."""
 
 _TRUE = frozenset({"1", "true", "yes", "on"})
 _FALSE = frozenset({"0", "false", "no", "off"})
