@@ -33,6 +33,7 @@ from requests.adapters import HTTPAdapter
 
 from intern.errors import AlreadyExistsError, NotFoundError, PermissionDeniedError, TransientRemoteError
 from intern.plugin import (
+    RETRY_STATUSES,
     Answer,
     Connections,
     RetryPolicy,

@@ -23,7 +23,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from intern.box import Box
+from intern.plugin import Box
 
 from .._checksum import crc32, header
 from .._wire import (
