@@ -141,7 +141,7 @@ def lint(session: nox.Session) -> None:
 @nox.session(python=PYTHON)
 def typecheck(session: nox.Session) -> None:
     """mypy over every distribution's ``src/`` and over ``tests/typecheck_drivers.py`` (each driver's classes are the
-    ``intern.traits`` Protocols they claim), with the settings of ``mypy.ini``; any error fails the session."""
+    ``intern._traits`` Protocols they claim), with the settings of ``mypy.ini``; any error fails the session."""
     # the environment of the tests, so the libraries that carry types (numpy, pydantic, zarr, uvicorn, ...) are the
     # same versions mypy sees here and a developer sees there; uv links them from its cache
     _install_repo(session, "mypy>=1.15", *TEST_REQUIREMENTS, extras="test")

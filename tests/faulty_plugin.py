@@ -4,7 +4,7 @@
 
 Modes: ``slow`` (each read sleeps), ``flaky`` (the first two reads of every box fail transiently), ``broken`` (reads
 at z >= 32 fail for good unless ``FAULTY_FIXED=1``), ``lossy`` (writes flip a voxel). Registered in a process with
-``intern.registry.register(faulty_plugin, name="faulty")``; the subprocess tests do the same.
+``intern._registry.register(faulty_plugin, name="faulty")``; the subprocess tests do the same.
 
 Chunk stamps are the Zarr volume's own; with ``FAULTY_NO_STAMPS=1`` the volume says it cannot tell (``None``), as a
 store without modification stamps does.
@@ -19,9 +19,9 @@ import time
 import numpy as np
 
 import intern
+from intern._hookspecs import SchemeSpec, hookimpl
+from intern._traits import SupportsChunkStamps
 from intern.errors import RemoteError, TransientRemoteError
-from intern.hookspecs import SchemeSpec, hookimpl
-from intern.traits import SupportsChunkStamps
 
 _attempts: dict[tuple, int] = {}
 _lock = threading.Lock()

@@ -18,7 +18,7 @@ import numpy as np
 import pytest
 
 import intern
-from intern.locks import LOCK_FILE
+from intern._locks import LOCK_FILE
 
 SHAPE = (16, 128, 128)  # one chunk: every row written lands in it
 ROWS = SHAPE[1]
@@ -202,8 +202,8 @@ def test_lock_file_is_hidden_from_listings_and_other_readers(kind: str, tmp_path
 
 
 def test_handles_opened_with_other_options_share_the_locks(tmp_path: Path) -> None:
-    from intern.box import Box
-    from intern.io import _level_locks
+    from intern._box import Box
+    from intern._io import _level_locks
 
     intern.create(f"precomputed://file://{tmp_path}/v", shape=(8, 16, 16), dtype="uint8", chunks=(8, 8, 8))
     plain = intern.array(f"precomputed://{tmp_path}/v")

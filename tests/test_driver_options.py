@@ -11,10 +11,10 @@ import numpy as np
 import pytest
 
 import intern
-from intern import registry
-from intern.api import remote_for
+from intern import _registry as registry
+from intern._api import remote_for
+from intern._options import OptionSet
 from intern.errors import InvalidURIError, NotFoundError
-from intern.options import OptionSet
 
 _n = itertools.count()
 

@@ -12,7 +12,7 @@ import numpy as np
 import pytest
 
 import intern
-from intern.products import Mesh
+from intern._products import Mesh
 from intern_mesh import mesh_zmesh
 from intern_mesh._meshing import plan_blocks
 from intern_mesh._region import Region

@@ -46,7 +46,7 @@ def _violations(path: Path, allowed: set[str], root: Path = ROOT) -> list[str]:
             elif node.module.startswith("intern.") and node.module not in allowed:
                 found.append(f"{where}:{node.lineno}: from {node.module} import ...")
     for node in ast.walk(tree):
-        # intern.registry.reload() after a plain ``import intern`` reaches a private module as well
+        # intern._registry.reload() after a plain ``import intern`` reaches a private module as well
         if (isinstance(node, ast.Attribute) and isinstance(node.value, ast.Name) and node.value.id in module_names
                 and node.attr not in TOP_LEVEL):
             found.append(f"{where}:{node.lineno}: intern.{node.attr}")
@@ -67,12 +67,12 @@ def test_the_scan_sees_what_it_must_refuse(tmp_path: Path) -> None:
     # the test above passes on silence, so check it can speak: every way of reaching a private module is caught
     source = tmp_path / "bad.py"
     source.write_text(
-        "import intern\nimport intern.registry\nfrom intern import config\nfrom intern.box import Box\n"
-        "def f():\n    from intern.http import call\n    return intern.registry.reload(), intern.array\n"
+        "import intern\nimport intern._registry\nfrom intern import config\nfrom intern._box import Box\n"
+        "def f():\n    from intern._http import call\n    return intern._registry.reload(), intern.array\n"
     )
     found = [line.split(": ", 1)[1] for line in _violations(source, PUBLISHED, root=tmp_path)]
-    assert found == ["import intern.registry", "from intern import config", "from intern.box import ...",
-                     "from intern.http import ...", "intern.registry"]
+    assert found == ["import intern._registry", "from intern import config", "from intern._box import ...",
+                     "from intern._http import ...", "intern._registry"]
 
 
 def test_every_published_name_resolves_and_is_described_in_order() -> None:
@@ -82,3 +82,20 @@ def test_every_published_name_resolves_and_is_described_in_order() -> None:
     described = [line.strip()[4:].split("``", 1)[0] for line in (intern.plugin.__doc__ or "").splitlines()
                  if line.strip().startswith("- ``")]
     assert described == intern.plugin.__all__, "the module docstring describes each name once, in __all__ order"
+
+
+#: intern-core's public modules; every other module's name, or the name of a package holding it, starts with "_"
+PUBLIC_MODULES = {"intern", "intern.__main__", "intern.errors", "intern.plugin", "intern.config", "intern.jobs",
+                  "intern.cli", "intern.cli.__main__", "intern.testing", "intern.testing.servers"}
+
+
+def test_the_core_has_no_other_public_module() -> None:
+    src = ROOT / "intern-core" / "src"
+    public = set()
+    for path in src.joinpath("intern").rglob("*.py"):
+        parts = path.relative_to(src).with_suffix("").parts
+        if parts[-1] == "__init__":
+            parts = parts[:-1]
+        if not any(part.startswith("_") and part != "__main__" for part in parts[1:]):
+            public.add(".".join(parts))
+    assert public == PUBLIC_MODULES, f"modules public by name but not published: {sorted(public - PUBLIC_MODULES)}"

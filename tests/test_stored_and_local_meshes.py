@@ -14,8 +14,8 @@ import pytest
 from scipy.spatial import cKDTree
 
 import intern
+from intern._products import Mesh
 from intern.errors import CapabilityUnavailableError
-from intern.products import Mesh
 
 RESOLUTION = (8.0, 6.0, 20.0)  # x, y, z nm: anisotropic, so an axis mix-up shows
 VOXEL = (40.0, 8.0, 4.0)  # z, y, x nm, for the DVID volume

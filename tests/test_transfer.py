@@ -18,7 +18,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 import intern
-from intern import registry
+from intern import _registry as registry
 from intern.errors import TransferError
 
 HERE = Path(__file__).resolve().parent
@@ -120,7 +120,7 @@ RESUME_SCRIPT = """
 import sys
 sys.path.insert(0, {here!r})
 import intern, faulty_plugin
-intern.registry.register(faulty_plugin, name="faulty")
+intern._registry.register(faulty_plugin, name="faulty")
 intern.copy({src!r}, {dst!r}, chunk=(8, 16, 16), workers=1, progress=False, verify=False)
 """
 

@@ -16,7 +16,7 @@ import numpy as np
 import pytest
 
 import intern
-from intern import registry
+from intern import _registry as registry
 from intern.cli import main
 from intern.errors import InternError, OutOfBoundsError, TransferError
 

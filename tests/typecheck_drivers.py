@@ -1,7 +1,7 @@
 """What each driver's classes claim to be, stated for the type checker: ``nox -s typecheck`` runs mypy over this
 module beside every distribution's ``src/``.
 
-Each function below takes a driver's classes and hands them to the :mod:`intern.traits` Protocols they implement. The
+Each function below takes a driver's classes and hands them to the :mod:`intern._traits` Protocols they implement. The
 Protocols are structural, so nothing at run time checks a method's signature or an attribute's type; here mypy does,
 and a driver whose volume forgets its ``io`` record, declares ``scheme`` as something other than text, or changes
 ``read``'s signature fails the type check. Nothing here runs (pytest collects no tests from this module).
@@ -13,7 +13,7 @@ from typing import TYPE_CHECKING
 
 if TYPE_CHECKING:
     from intern._builtin.mem import MemRemote, MemVolume
-    from intern.traits import (
+    from intern._traits import (
         Remote,
         Resource,
         ServerService,

@@ -105,7 +105,7 @@ def test_scales_and_leading_axes():
 
 def test_read_only_resource():
     src = np.zeros((4, 4, 4), np.uint8)
-    from intern.services import as_volume
+    from intern._services import as_volume
 
     a = intern.array(as_volume(src))
     with pytest.raises(ReadOnlyError):

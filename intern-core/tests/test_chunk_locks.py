@@ -1,4 +1,4 @@
-"""The chunk locks of :mod:`intern.locks`: which chunk a lock stands for, who shares it, and what it costs to keep."""
+"""The chunk locks of :mod:`intern._locks`: which chunk a lock stands for, who shares it, and what it costs to keep."""
 
 from __future__ import annotations
 
@@ -13,15 +13,15 @@ from pathlib import Path
 import pytest
 
 import intern
-from intern import locks
-from intern.locks import LOCK_FILE, LevelLocks, level_locks
+from intern import _locks as locks
+from intern._locks import LOCK_FILE, LevelLocks, level_locks
 
 fcntl = pytest.importorskip("fcntl", reason="POSIX locks across processes exist only where fcntl does")
 
 _HOLDER = textwrap.dedent("""
     import sys, time
     from pathlib import Path
-    from intern.locks import level_locks
+    from intern._locks import level_locks
 
     folder, signals = sys.argv[1], Path(sys.argv[2])
     with level_locks(("test",), (4, 4, 4), folder).hold((0, 1, 1)):
@@ -42,7 +42,7 @@ def _held_elsewhere(lock_file: Path, number: int) -> bool:
         fcntl.lockf(fd, fcntl.LOCK_UN, 1, number)
         return False
     finally:
-        os.close(fd)  # this process holds no lock on the file through intern.locks, so closing drops nothing
+        os.close(fd)  # this process holds no lock on the file through intern._locks, so closing drops nothing
 
 
 def test_a_chunk_lock_holds_against_other_processes_for_that_chunk_only(tmp_path: Path) -> None:

@@ -93,7 +93,7 @@ def test_cutout_bad_input(volume, tmp_path, capsys):
 @pytest.fixture
 def core_only(monkeypatch):
     """The registry of an installation with no driver distribution: the core's own plugin alone."""
-    from intern import registry
+    from intern import _registry as registry
 
     monkeypatch.setattr(registry, "_registry", registry.Registry(entry_points=False))
 

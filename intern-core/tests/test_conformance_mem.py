@@ -14,8 +14,8 @@ import pytest
 
 import intern
 from intern._builtin.mem import MemRemote
+from intern._uri import parse_uri
 from intern.testing import Reference, StoredVolume, VolumeDriverTests, reference_data
-from intern.uri import parse_uri
 
 _run = itertools.count()
 
@@ -85,5 +85,5 @@ class TestMemReadOnly(_Mem):
         made = intern.create(new_uri(f"ro-{dtype}"), shape=self.shape, dtype=dtype, chunks=self.chunks,
                              voxel_size=self.voxel_size)
         made.resource.levels[0][...] = reference_data(self.shape, dtype)
-        made.resource.writable = False  # as intern.services.as_volume freezes a numpy array it wraps
+        made.resource.writable = False  # as intern._services.as_volume freezes a numpy array it wraps
         return intern.array(made.uri)

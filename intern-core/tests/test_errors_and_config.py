@@ -4,7 +4,7 @@ import pytest
 
 import intern
 from intern import config, errors
-from intern.uri import parse_uri
+from intern._uri import parse_uri
 
 
 @pytest.mark.parametrize("cls", [getattr(errors, n) for n in errors.__all__ if n != "ErrorBoundary"])

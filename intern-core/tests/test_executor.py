@@ -6,8 +6,8 @@ import threading
 
 import pytest
 
-from intern import executor
-from intern.executor import run_parallel
+from intern import _executor as executor
+from intern._executor import run_parallel
 
 
 @pytest.fixture

@@ -1,4 +1,4 @@
-"""intern.files.write_atomic: readers see a file whole or not at all, and failures leave nothing behind."""
+"""intern._files.write_atomic: readers see a file whole or not at all, and failures leave nothing behind."""
 
 from __future__ import annotations
 
@@ -8,7 +8,7 @@ from pathlib import Path
 
 import pytest
 
-from intern.files import write_atomic
+from intern._files import write_atomic
 
 
 def test_writes_the_parts_and_follows_the_umask(tmp_path: Path) -> None:

@@ -1,4 +1,4 @@
-"""intern.http against real servers on loopback: bodies, reused buffers, connections a server closed, short bodies,
+"""intern._http against real servers on loopback: bodies, reused buffers, connections a server closed, short bodies,
 and the retry policy (what a failing server sees, what is classified how, what is never repeated)."""
 
 from __future__ import annotations
@@ -14,7 +14,7 @@ from email.utils import formatdate
 
 import pytest
 
-from intern import http as ihttp
+from intern import _http as ihttp
 from intern.errors import NotFoundError, PermissionDeniedError, RemoteError, TransientRemoteError
 from intern.jobs import run_jobs
 from intern.testing.servers import FaultyServer, closed_port

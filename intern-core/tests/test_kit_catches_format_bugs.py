@@ -13,7 +13,7 @@ from collections.abc import Iterator
 
 import pytest
 
-from intern import registry
+from intern import _registry as registry
 
 pytest_plugins = ["pytester"]
 
@@ -22,7 +22,7 @@ import numpy as np
 
 from intern._builtin.mem import MemRemote, MemVolume
 from intern.errors import AlreadyExistsError
-from intern.hookspecs import SchemeSpec, hookimpl
+from intern._hookspecs import SchemeSpec, hookimpl
 
 
 class SwappedVolume(MemVolume):
@@ -62,7 +62,7 @@ import itertools
 import pytest
 
 from intern.testing import Reference, VolumeDriverTests
-from intern.uri import parse_uri
+from intern._uri import parse_uri
 from swapmem_driver import SwappedRemote
 
 _run = itertools.count()

@@ -9,9 +9,9 @@ import textwrap
 import pytest
 
 import intern
+from intern._hookspecs import SchemeSpec, ServiceSpec, hookimpl
+from intern._registry import Registry
 from intern.errors import DriverNotInstalledError, InvalidURIError, PluginError
-from intern.hookspecs import SchemeSpec, ServiceSpec, hookimpl
-from intern.registry import Registry
 
 PLUGIN_PYPROJECT = """
 [build-system]
@@ -31,7 +31,7 @@ packages = ["src/intern_labtest"]
 """
 
 PLUGIN_MODULE = '''
-from intern.hookspecs import CommandSpec, SchemeSpec, ServiceSpec, hookimpl
+from intern._hookspecs import CommandSpec, SchemeSpec, ServiceSpec, hookimpl
 
 @hookimpl
 def intern_cli_commands():
@@ -48,9 +48,9 @@ def intern_services():
 
 REMOTE_MODULE = '''
 import numpy as np
-from intern.box import Box
-from intern.metadata import VolumeMetadata
-from intern.traits import VolumeIO
+from intern._box import Box
+from intern._metadata import VolumeMetadata
+from intern._traits import VolumeIO
 
 class LabVolume:
     io = VolumeIO(whole_reads=True)

@@ -1,4 +1,4 @@
-"""Tests of intern.products: Mesh and Skeleton, their codecs and the precomputed directory layout."""
+"""Tests of intern._products: Mesh and Skeleton, their codecs and the precomputed directory layout."""
 
 from __future__ import annotations
 
@@ -14,8 +14,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 from hypothesis.extra import numpy as hnp
 
-from intern.errors import MetadataError, NotFoundError
-from intern.products import (
+from intern._products import (
     Mesh,
     Skeleton,
     read_precomputed_mesh_dir,
@@ -23,6 +22,7 @@ from intern.products import (
     write_precomputed_mesh_dir,
     write_precomputed_skeleton_dir,
 )
+from intern.errors import MetadataError, NotFoundError
 
 # -- fixtures and strategies ------------------------------------------------------------------------------------------
 CUBE_VERTICES = [[x, y, z] for x in (0, 1) for y in (0, 1) for z in (0, 1)]  # index = 4x + 2y + z

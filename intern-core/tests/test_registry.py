@@ -16,8 +16,10 @@ import numpy as np
 import pytest
 
 import intern
-from intern import registry
-from intern.api import remote_for
+from intern import _registry as registry
+from intern._api import remote_for
+from intern._hookspecs import SchemeSpec, ServiceSpec, hookimpl
+from intern._options import FLOATS, INTS, Option, OptionSet, parse_bool
 from intern.errors import (
     CapabilityUnavailableError,
     ErrorBoundary,
@@ -25,8 +27,6 @@ from intern.errors import (
     MetadataError,
     RemoteError,
 )
-from intern.hookspecs import SchemeSpec, ServiceSpec, hookimpl
-from intern.options import FLOATS, INTS, Option, OptionSet, parse_bool
 
 _n = itertools.count()
 

@@ -6,9 +6,9 @@ import numpy as np
 import pytest
 
 import intern
-from intern import registry
+from intern import _registry as registry
+from intern._hookspecs import ServiceSpec, hookimpl
 from intern.errors import CapabilityUnavailableError
-from intern.hookspecs import ServiceSpec, hookimpl
 
 _n = itertools.count()
 

@@ -11,11 +11,11 @@ import numpy as np
 import pytest
 
 import intern
-from intern.box import Box
+from intern._box import Box
+from intern._io import read_box, write_box
+from intern._metadata import VolumeMetadata
+from intern._options import OptionSet
 from intern.errors import PluginError, ReadOnlyError
-from intern.io import read_box, write_box
-from intern.metadata import VolumeMetadata
-from intern.options import OptionSet
 
 _n = itertools.count()
 
@@ -69,7 +69,7 @@ def test_a_volume_without_io_is_refused_where_the_core_meets_it():
 
 
 def test_a_misspelt_field_fails_at_class_definition():
-    from intern.traits import VolumeIO
+    from intern._traits import VolumeIO
 
     with pytest.raises(TypeError, match="whole_read"):
         class Volume(_Recorder):  # noqa: F841 - the class statement itself fails
@@ -89,7 +89,7 @@ def test_io_that_is_not_a_record_is_refused():
 
 
 def test_a_retired_flag_beside_the_record_is_refused_with_what_to_write():
-    from intern.traits import VolumeIO
+    from intern._traits import VolumeIO
 
     class Old(_Recorder):
         io = VolumeIO()
@@ -110,7 +110,7 @@ def test_a_retired_flag_beside_the_record_is_refused_with_what_to_write():
 
 
 def test_the_record_says_how_requests_are_cut():
-    from intern.traits import VolumeIO
+    from intern._traits import VolumeIO
 
     class Chunked(_Recorder):
         io = VolumeIO()
@@ -140,7 +140,7 @@ def test_the_record_says_how_requests_are_cut():
 
 
 def test_fresh_reads_are_handed_over_without_a_copy():
-    from intern.traits import VolumeIO
+    from intern._traits import VolumeIO
 
     class Fresh(_Recorder):
         io = VolumeIO(whole_reads=True, fresh_reads=True)
@@ -161,7 +161,7 @@ def test_fresh_reads_are_handed_over_without_a_copy():
 
 
 def test_the_read_only_reason_reaches_the_error():
-    from intern.traits import VolumeIO
+    from intern._traits import VolumeIO
 
     class Committed(_Recorder):
         io = VolumeIO(read_only_reason="its version 3f2a is committed; branch it to write")
@@ -172,7 +172,7 @@ def test_the_read_only_reason_reaches_the_error():
 
 
 def test_mem_volumes_declare_the_record():
-    from intern.traits import VolumeIO, VolumeResource
+    from intern._traits import VolumeIO, VolumeResource
 
     a = intern.create(f"mem://volume-io/a{next(_n)}", shape=(4, 4, 4), dtype="uint8")
     assert isinstance(a.resource, VolumeResource) and a.resource.io == VolumeIO()
@@ -199,13 +199,13 @@ def test_server_services_without_a_server_name_are_refused():
 
 
 def test_declared_options_of_another_type_are_refused():
-    from intern.options import split_options
+    from intern._options import split_options
 
     class Remote:
         scheme = "loose"
         declared_options = {"mode": str}  # not an OptionSet: its options would arrive unparsed
 
-    with pytest.raises(PluginError, match="Remote declares declared_options=.*not an intern.options.OptionSet"):
+    with pytest.raises(PluginError, match="Remote declares declared_options=.*not an intern._options.OptionSet"):
         split_options(Remote(), {"mode": "r"}, {}, create=False)
 
     class Declared(Remote):

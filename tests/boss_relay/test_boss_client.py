@@ -9,7 +9,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 import intern
-from intern.box import Box
+from intern._box import Box
 from intern.errors import (
     ConfigError,
     DTypeError,

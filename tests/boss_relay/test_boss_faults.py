@@ -69,7 +69,7 @@ def test_cached_cuboids_are_answered_while_the_upstream_stalls(proxy: FaultyProx
 
     from _bosstest import relay_env
 
-    from intern.box import Box
+    from intern._box import Box
     from intern_boss.relay import RelayProcess
 
     front = RelayProcess({"f/em/image": f"bossdb://{proxy.url}/lab/em/image"}, cache_dir=tmp_path / "cache",
@@ -145,7 +145,7 @@ def test_refusal_is_classified_by_type_on_the_request_path() -> None:
     """A POST to a port nobody listens on is tried again (nothing was sent), however requests words the error."""
     import requests
 
-    from intern import http as ihttp
+    from intern import _http as ihttp
 
     with pytest.raises(requests.ConnectionError) as info:
         requests.post(f"http://127.0.0.1:{closed_port()}/v1/collection/c", timeout=5)

@@ -234,7 +234,7 @@ def _boss_error(body: bytes) -> tuple[str | None, int | None]:
 def _unless_retried(answer: Answer, what: str) -> None:
     """Raise the error for ``answer`` at once when the server says its failure was retried behind it already.
 
-    Raised from within an attempt, an intern error leaves :func:`intern.http.call` untried again.
+    Raised from within an attempt, an intern error leaves :func:`intern._http.call` untried again.
 
     Raises:
         TransientRemoteError: ``answer`` is one the policy retries, with ``Intern-Attempts``; ``attempts`` is its value.

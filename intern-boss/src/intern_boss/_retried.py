@@ -1,6 +1,6 @@
 """The header by which a relay says that its upstream's failure was retried already, so that nobody retries it again.
 
-A relay reads its upstream through a client that retries under intern's policy (:mod:`intern.http`). When that client
+A relay reads its upstream through a client that retries under intern's policy (:mod:`intern._http`). When that client
 has spent its tries on a failure (four 503 answers, four refused connections...), the relay answers
 ``Intern-Attempts: <tries>`` with its 503 or 502. The ``bossdb://`` client does not try such an answer again, and its
 error carries those tries as ``attempts``; a relay whose own upstream is a relay passes the number on. So a read

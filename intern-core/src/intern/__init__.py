@@ -20,20 +20,20 @@ from typing import TYPE_CHECKING, Any
 __version__ = "2.0.0.dev0"
 
 from . import errors
+from ._registry import plugins
 from .errors import InternError
-from .registry import plugins
 
 # public name -> module that defines it (named in full, so a rename of the module rewrites it with its other uses)
 _LAZY = {
-    "array": "intern.api", "create": "intern.api", "ls": "intern.api", "open": "intern.api",
+    "array": "intern._api", "create": "intern._api", "ls": "intern._api", "open": "intern._api",
     "Array": "intern._array",
-    "Box": "intern.box",
-    "ScaleLevel": "intern.metadata", "VolumeMetadata": "intern.metadata",
-    "Outcome": "intern.resolver", "Resolution": "intern.resolver", "capabilities": "intern.resolver", "resolve": "intern.resolver",
-    "downsample": "intern.services", "mesh": "intern.services", "skeleton": "intern.services",
-    "Mesh": "intern.products", "Skeleton": "intern.products",
-    "copy": "intern.transfer", "CopyReport": "intern.transfer",
-    "PluginWarning": "intern.registry",
+    "Box": "intern._box",
+    "ScaleLevel": "intern._metadata", "VolumeMetadata": "intern._metadata",
+    "Outcome": "intern._resolver", "Resolution": "intern._resolver", "capabilities": "intern._resolver", "resolve": "intern._resolver",
+    "downsample": "intern._services", "mesh": "intern._services", "skeleton": "intern._services",
+    "Mesh": "intern._products", "Skeleton": "intern._products",
+    "copy": "intern._transfer", "CopyReport": "intern._transfer",
+    "PluginWarning": "intern._registry",
 }
 
 __all__ = [
@@ -42,15 +42,15 @@ __all__ = [
 ]
 
 if TYPE_CHECKING:
+    from ._api import array, create, ls, open
     from ._array import Array
-    from .api import array, create, ls, open
-    from .box import Box
-    from .metadata import ScaleLevel, VolumeMetadata
-    from .products import Mesh, Skeleton
-    from .registry import PluginWarning
-    from .resolver import Outcome, Resolution, capabilities, resolve
-    from .services import downsample, mesh, skeleton
-    from .transfer import CopyReport, copy
+    from ._box import Box
+    from ._metadata import ScaleLevel, VolumeMetadata
+    from ._products import Mesh, Skeleton
+    from ._registry import PluginWarning
+    from ._resolver import Outcome, Resolution, capabilities, resolve
+    from ._services import downsample, mesh, skeleton
+    from ._transfer import CopyReport, copy
 
 
 #: the public submodules besides errors, reachable as attributes after ``import intern`` alone

@@ -16,16 +16,16 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
+from ._box import Box
+from ._executor import run_parallel
 from ._indexing import normalize_key
-from .box import Box
+from ._io import check_volume, check_writable, read_box, update_box, write_box
+from ._metadata import ScaleLevel, VolumeMetadata
+from ._traits import VolumeResource
 from .errors import DTypeError, ShapeError
-from .executor import run_parallel
-from .io import check_volume, check_writable, read_box, update_box, write_box
-from .metadata import ScaleLevel, VolumeMetadata
-from .traits import VolumeResource
 
 if TYPE_CHECKING:
-    from .resolver import Resolution
+    from ._resolver import Resolution
 
 __all__ = ["Array", "cast_for_write"]
 
@@ -125,7 +125,7 @@ class Array:
     @property
     def capabilities(self) -> dict[str, Resolution]:
         """For each service, how it would run on this volume (see :func:`intern.capabilities`)."""
-        from .resolver import capabilities
+        from ._resolver import capabilities
 
         return capabilities(self._resource)
 
@@ -232,7 +232,7 @@ class _DaskSource:
         return {"uri": self.array.uri, "scale": self.array.scale}
 
     def __setstate__(self, state: dict[str, Any]) -> None:
-        from .api import array
+        from ._api import array
 
         self.__init__(array(state["uri"], scale=state["scale"]))  # type: ignore[misc]
 

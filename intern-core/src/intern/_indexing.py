@@ -14,7 +14,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from .box import Box
+from ._box import Box
 from .errors import IndexingError, OutOfBoundsError
 
 __all__ = ["Selection", "normalize_key"]

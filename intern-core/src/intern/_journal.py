@@ -25,7 +25,7 @@ from pathlib import Path
 from typing import Any
 
 from . import config
-from .metadata import VolumeMetadata
+from ._metadata import VolumeMetadata
 
 __all__ = ["Entry", "Journal", "describe_source"]
 

@@ -1,4 +1,4 @@
-"""One retry policy and one status-to-error mapping for every HTTP client of intern (re-exported by :mod:`intern.http`).
+"""One retry policy and one status-to-error mapping for every HTTP client of intern (re-exported by :mod:`intern._http`).
 
 A request goes through :func:`call`, which runs one attempt after another under a :class:`RetryPolicy`:
 
@@ -69,7 +69,7 @@ _UNREACHABLE = frozenset({errno.ENETUNREACH, errno.EHOSTUNREACH, errno.EADDRNOTA
 class NotConnectedError(ConnectionError):
     """The connection to the server could not be made: nothing of the request was sent.
 
-    :class:`~intern.http.Connections` raises it (from the socket's own error) for a refusal, an unknown host or a
+    :class:`~intern._http.Connections` raises it (from the socket's own error) for a refusal, an unknown host or a
     connect timeout, which a plain ``TimeoutError`` could not tell from a server that took the request and stalled.
     """
 

@@ -155,7 +155,7 @@ class RemoteError(InternError, OSError):
     """The datastore answered with an error, or did not answer.
 
     ``status`` is the HTTP status (or ``None``), ``body`` the server's own message. ``attempts`` is set by a client
-    that sent the request under its retry policy (:func:`intern.http.call`): how many times it tried. Such an error
+    that sent the request under its retry policy (:func:`intern._http.call`): how many times it tried. Such an error
     is final as far as retrying goes (the policy has had its say), and :func:`intern.jobs.run_jobs` does not retry it
     again; ``None`` when no retrying client was involved.
     """

@@ -112,7 +112,7 @@ from __future__ import annotations
 import importlib
 from typing import TYPE_CHECKING, Any
 
-from .hookspecs import REQUIREMENTS, CommandSpec, SchemeSpec, ServiceSpec, hookimpl
+from ._hookspecs import REQUIREMENTS, CommandSpec, SchemeSpec, ServiceSpec, hookimpl
 
 __all__ = [
     # registering a plugin
@@ -142,55 +142,51 @@ __all__ = [
 # public name -> (module that defines it, its name there), imported on first use; modules are named in full so
 # that a rename of a core module rewrites them with its other references
 _LAZY: dict[str, tuple[str, str]] = {
-    "register": ("intern.registry", "register"),
-    "reload": ("intern.registry", "reload"),
-    **{name: ("intern.traits", name) for name in (
+    "register": ("intern._registry", "register"),
+    "reload": ("intern._registry", "reload"),
+    **{name: ("intern._traits", name) for name in (
         "Remote", "Resource", "VolumeResource", "SupportsWrite", "SupportsCreate", "SupportsVersions",
         "SupportsClose", "SupportsChunkStamps", "SupportsLevelStorage", "LevelStorage", "VolumeIO",
         "SupportsDefaultChunks", "Service", "ServerService")},
-    "Box": ("intern.box", "Box"),
-    "URI": ("intern.uri", "URI"),
-    "parse_uri": ("intern.uri", "parse_uri"),
-    **{name: ("intern.metadata", name) for name in ("VolumeMetadata", "ScaleLevel", "VolumeKind", "to_nanometres")},
-    **{name: ("intern.options", name) for name in ("Option", "OptionSet", "parse_bool", "INTS", "FLOATS")},
+    "Box": ("intern._box", "Box"),
+    "URI": ("intern._uri", "URI"),
+    "parse_uri": ("intern._uri", "parse_uri"),
+    **{name: ("intern._metadata", name) for name in ("VolumeMetadata", "ScaleLevel", "VolumeKind", "to_nanometres")},
+    **{name: ("intern._options", name) for name in ("Option", "OptionSet", "parse_bool", "INTS", "FLOATS")},
     "ErrorBoundary": ("intern.errors", "ErrorBoundary"),
-    "shared_remote": ("intern.registry", "shared_remote"),
-    "remote_for": ("intern.api", "remote_for"),
-    "resolve_uri": ("intern.api", "resolve_uri"),
-    "as_volume": ("intern.services", "as_volume"),
-    **{name: ("intern.io", name) for name in ("read_box", "write_box", "update_box")},
-    "write_atomic": ("intern.files", "write_atomic"),
-    "LOCK_FILE": ("intern.locks", "LOCK_FILE"),
-    **{name: ("intern.http", name) for name in (
+    "shared_remote": ("intern._registry", "shared_remote"),
+    "remote_for": ("intern._api", "remote_for"),
+    "resolve_uri": ("intern._api", "resolve_uri"),
+    "as_volume": ("intern._services", "as_volume"),
+    **{name: ("intern._io", name) for name in ("read_box", "write_box", "update_box")},
+    "write_atomic": ("intern._files", "write_atomic"),
+    "LOCK_FILE": ("intern._locks", "LOCK_FILE"),
+    **{name: ("intern._http", name) for name in (
         "RetryPolicy", "RETRY_STATUSES", "Answer", "UnwantedAnswer", "Describe", "Failure", "connection_failure",
         "error_for", "error_class", "Connections", "read_into", "read_body")},
-    "call_with_retries": ("intern.http", "call"),
-    "http_request": ("intern.http", "request"),
-    "run_parallel": ("intern.executor", "run_parallel"),
+    "call_with_retries": ("intern._http", "call"),
+    "http_request": ("intern._http", "request"),
+    "run_parallel": ("intern._executor", "run_parallel"),
     "run_jobs": ("intern.jobs", "run_jobs"),
     "max_workers": ("intern.config", "max_workers"),
     "default_scheduler": ("intern.config", "scheduler"),
     "config_section": ("intern.config", "section"),
     "config_path": ("intern.config", "config_path"),
-    "Progress": ("intern.progress", "Progress"),
-    **{name: ("intern.products", name) for name in (
+    "Progress": ("intern._progress", "Progress"),
+    **{name: ("intern._products", name) for name in (
         "Mesh", "Skeleton", "read_precomputed_mesh_dir", "write_precomputed_mesh_dir",
         "read_precomputed_skeleton_dir", "write_precomputed_skeleton_dir")},
-    "provenance_record": ("intern.provenance", "record"),
-    "write_provenance": ("intern.provenance", "write"),
-    "package_versions": ("intern.provenance", "package_versions"),
+    "provenance_record": ("intern._provenance", "record"),
+    "write_provenance": ("intern._provenance", "write"),
+    "package_versions": ("intern._provenance", "package_versions"),
 }
 
 if TYPE_CHECKING:
-    from .api import remote_for, resolve_uri
-    from .box import Box
-    from .config import config_path, max_workers
-    from .config import scheduler as default_scheduler
-    from .config import section as config_section
-    from .errors import ErrorBoundary
-    from .executor import run_parallel
-    from .files import write_atomic
-    from .http import (
+    from ._api import remote_for, resolve_uri
+    from ._box import Box
+    from ._executor import run_parallel
+    from ._files import write_atomic
+    from ._http import (
         RETRY_STATUSES,
         Answer,
         Connections,
@@ -204,14 +200,13 @@ if TYPE_CHECKING:
         read_body,
         read_into,
     )
-    from .http import call as call_with_retries
-    from .http import request as http_request
-    from .io import read_box, update_box, write_box
-    from .jobs import run_jobs
-    from .locks import LOCK_FILE
-    from .metadata import ScaleLevel, VolumeKind, VolumeMetadata, to_nanometres
-    from .options import FLOATS, INTS, Option, OptionSet, parse_bool
-    from .products import (
+    from ._http import call as call_with_retries
+    from ._http import request as http_request
+    from ._io import read_box, update_box, write_box
+    from ._locks import LOCK_FILE
+    from ._metadata import ScaleLevel, VolumeKind, VolumeMetadata, to_nanometres
+    from ._options import FLOATS, INTS, Option, OptionSet, parse_bool
+    from ._products import (
         Mesh,
         Skeleton,
         read_precomputed_mesh_dir,
@@ -219,13 +214,13 @@ if TYPE_CHECKING:
         write_precomputed_mesh_dir,
         write_precomputed_skeleton_dir,
     )
-    from .progress import Progress
-    from .provenance import package_versions
-    from .provenance import record as provenance_record
-    from .provenance import write as write_provenance
-    from .registry import register, reload, shared_remote
-    from .services import as_volume
-    from .traits import (
+    from ._progress import Progress
+    from ._provenance import package_versions
+    from ._provenance import record as provenance_record
+    from ._provenance import write as write_provenance
+    from ._registry import register, reload, shared_remote
+    from ._services import as_volume
+    from ._traits import (
         LevelStorage,
         Remote,
         Resource,
@@ -241,7 +236,12 @@ if TYPE_CHECKING:
         VolumeIO,
         VolumeResource,
     )
-    from .uri import URI, parse_uri
+    from ._uri import URI, parse_uri
+    from .config import config_path, max_workers
+    from .config import scheduler as default_scheduler
+    from .config import section as config_section
+    from .errors import ErrorBoundary
+    from .jobs import run_jobs
 
 
 def __getattr__(name: str) -> Any:

@@ -1,12 +1,12 @@
 """The core's own plugin: the in-memory ``mem://`` remote and the last-resort local services.
 
 It is registered like any other plugin (and is the smallest example of one): its hooks name code by dotted
-reference, so nothing here imports more than :mod:`intern.hookspecs`.
+reference, so nothing here imports more than :mod:`intern._hookspecs`.
 """
 
 from __future__ import annotations
 
-from ..hookspecs import SchemeSpec, ServiceSpec, hookimpl
+from .._hookspecs import SchemeSpec, ServiceSpec, hookimpl
 
 
 @hookimpl

@@ -11,10 +11,10 @@ from typing import Any
 
 import numpy as np
 
-from ..box import Box
+from .._box import Box
+from .._io import read_box
+from .._traits import VolumeResource
 from ..errors import MetadataError
-from ..io import read_box
-from ..traits import VolumeResource
 
 
 def _blocks(data: np.ndarray, factor: Sequence[int]) -> tuple[np.ndarray, np.ndarray]:
@@ -67,7 +67,7 @@ def downsample(resource: VolumeResource, *, factor: Sequence[int] = (1, 2, 2), l
         data = reduce(data, factor)
         out.append(data)
     if dest is not None:
-        from ..api import array
+        from .._api import array
 
         target = array(dest)
         written = []

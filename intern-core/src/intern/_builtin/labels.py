@@ -12,10 +12,10 @@ from typing import Any
 
 import numpy as np
 
-from ..box import Box
+from .._box import Box
+from .._executor import run_parallel
+from .._traits import VolumeResource
 from ..errors import NotFoundError, OutOfBoundsError
-from ..executor import run_parallel
-from ..traits import VolumeResource
 
 
 def _spatial(resource: VolumeResource) -> tuple[Box, tuple[int, ...]]:

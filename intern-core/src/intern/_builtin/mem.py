@@ -14,13 +14,13 @@ from typing import Any, ClassVar
 
 import numpy as np
 
-from ..box import Box
+from .._box import Box
+from .._metadata import VolumeMetadata
+from .._options import OptionSet
+from .._registry import shared_remote
+from .._traits import VolumeIO
+from .._uri import URI
 from ..errors import AlreadyExistsError, InvalidURIError, NotFoundError
-from ..metadata import VolumeMetadata
-from ..options import OptionSet
-from ..registry import shared_remote
-from ..traits import VolumeIO
-from ..uri import URI
 
 __all__ = ["MemRemote", "MemVolume"]
 
@@ -77,7 +77,7 @@ class MemVolume:
 
 
 class _Memory:
-    """The process's in-memory volumes by name. They outlive remotes: ``intern.registry.reload()`` gives a fresh
+    """The process's in-memory volumes by name. They outlive remotes: ``intern._registry.reload()`` gives a fresh
     remote, as it does for every scheme, and the volumes stay, as files stay for a fresh ``zarr://`` remote."""
 
     def __init__(self) -> None:

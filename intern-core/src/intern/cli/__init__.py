@@ -27,7 +27,7 @@ KNOWN_COMMANDS: Mapping[str, str] = MappingProxyType({
 
 
 def _parser() -> argparse.ArgumentParser:
-    from ..registry import get_registry
+    from .._registry import get_registry
 
     p = argparse.ArgumentParser(prog="intern", description="One API over the volumetric datastores of connectomics.")
     p.add_argument("--version", action="version", version=f"intern {__version__}")
@@ -86,11 +86,11 @@ def _not_installed(command: str) -> int:
 def main(argv: Sequence[str] | None = None) -> int:
     argv = list(sys.argv[1:] if argv is None else argv)
     try:
-        from ..registry import get_registry
+        from .._registry import get_registry
 
         commands = get_registry().commands
         if argv and argv[0] in commands:  # a plugin's command parses its own arguments
-            from ..registry import load_reference
+            from .._registry import load_reference
 
             return int(load_reference(commands[argv[0]].entry)(argv[1:]) or 0)
         if argv and argv[0] in KNOWN_COMMANDS:
@@ -99,7 +99,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         if args.command is None:
             _parser().print_help()
             return 0
-        from . import commands as impl
+        from . import _commands as impl
 
         return int(getattr(impl, args.command)(args) or 0)
     except (InternError, ValueError) as exc:  # bad input: a message, not a traceback

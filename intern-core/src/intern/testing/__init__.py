@@ -31,9 +31,9 @@ on their server subclass :class:`ServiceContractTests` too.
 """
 
 from ._data import reference_data
+from ._kit import VolumeDriverTests
 from ._reference import Reference, StoredVolume, golden_files, kit_volume
-from .kit import VolumeDriverTests
-from .services import ServiceContractTests
+from ._services import ServiceContractTests
 
 __all__ = ["Reference", "ServiceContractTests", "StoredVolume", "VolumeDriverTests", "golden_files", "kit_volume",
            "reference_data"]

@@ -16,8 +16,8 @@ import numpy as np
 import pytest
 
 import intern
+from intern._metadata import VolumeKind
 from intern.errors import NotFoundError
-from intern.metadata import VolumeKind
 
 __all__ = ["ListingTests", "split_name"]
 

@@ -15,9 +15,9 @@ import numpy as np
 import pytest
 
 import intern
-from intern.box import Box
+from intern._box import Box
+from intern._traits import SupportsWrite
 from intern.errors import ReadOnlyError
-from intern.traits import SupportsWrite
 
 from ._data import reference_data
 from ._reference import _assert_same, _probe_boxes

@@ -26,8 +26,8 @@ import numpy as np
 import pytest
 
 import intern
-from intern.box import Box
-from intern.metadata import VolumeKind, VolumeMetadata
+from intern._box import Box
+from intern._metadata import VolumeKind, VolumeMetadata
 
 from ._data import reference_data
 

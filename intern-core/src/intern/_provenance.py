@@ -19,8 +19,8 @@ from importlib import metadata as importlib_metadata
 from pathlib import Path
 from typing import Any
 
-from .box import Box
-from .files import write_atomic
+from ._box import Box
+from ._files import write_atomic
 
 __all__ = ["package_versions", "record", "write"]
 

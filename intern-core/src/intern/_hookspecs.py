@@ -11,7 +11,7 @@ The module implements any of the hooks below with :data:`hookimpl` and must stay
 (``"intern_mydriver._store:MyRemote"``) instead of importing it. The core imports a reference on first use.
 
     # intern_mydriver/plugin.py
-    from intern.hookspecs import SchemeSpec, hookimpl
+    from intern._hookspecs import SchemeSpec, hookimpl
 
     @hookimpl
     def intern_schemes():
@@ -119,7 +119,7 @@ class InternHookSpecs:
         """Local implementations of services, for the resolver.
 
         Server-side implementations are not registered here: a Remote advertises them per resource through
-        ``server_services(resource)`` (see :class:`intern.traits.ServerService`).
+        ``server_services(resource)`` (see :class:`intern._traits.ServerService`).
 
         Args:
             intern_version: as for :meth:`intern_schemes`.

@@ -51,7 +51,7 @@ def run_parallel(fn: Callable[[T], R], items: Iterable[T], *, progress: Callable
 
     The calling thread works through the items too, beside up to one pool thread per remaining item: each thread
     takes the next item not yet taken. So the call finishes even when every pool thread is busy, or waiting for
-    something the caller holds (a chunk lock: see :mod:`intern.locks`); neighbouring items (chunks) go to different
+    something the caller holds (a chunk lock: see :mod:`intern._locks`); neighbouring items (chunks) go to different
     threads, and a region of slow items is shared among them.
 
     The first exception stops the items not yet started and is raised after the running ones finish, so no

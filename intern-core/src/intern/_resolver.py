@@ -22,11 +22,11 @@ from collections.abc import Callable
 from dataclasses import dataclass, field, replace
 from typing import Any, Literal
 
+from ._hookspecs import ServiceSpec
 from ._parameters import check_parameters
+from ._registry import KNOWN_SERVICES, get_registry, load_reference
+from ._traits import Resource, ServerService, SupportsVersions, SupportsWrite, VolumeResource
 from .errors import CapabilityUnavailableError, PluginError
-from .hookspecs import ServiceSpec
-from .registry import KNOWN_SERVICES, get_registry, load_reference
-from .traits import Resource, ServerService, SupportsVersions, SupportsWrite, VolumeResource
 
 __all__ = ["Candidate", "Outcome", "Resolution", "capabilities", "resolve"]
 
@@ -210,7 +210,7 @@ def _server_side(resource: Resource) -> tuple[str, dict[str, Callable[..., Any]]
 
     Raises:
         PluginError: the Remote has ``server_services`` but no ``server_name`` (both belong to
-            :class:`~intern.traits.ServerService`), so its services are not silently passed over.
+            :class:`~intern._traits.ServerService`), so its services are not silently passed over.
     """
     remote = getattr(resource, "remote", None)  # a resource that is no Resource (a bare object) has no server side
     if isinstance(remote, ServerService):
@@ -218,7 +218,7 @@ def _server_side(resource: Resource) -> tuple[str, dict[str, Callable[..., Any]]
     if callable(getattr(remote, "server_services", None)):
         raise PluginError(f"the driver's remote {type(remote).__name__} has server_services but no server_name: a "
                           "remote serving services names them, server_name = '<scheme>-server' (see "
-                          "intern.traits.ServerService)")
+                          "intern._traits.ServerService)")
     return "", {}
 
 
@@ -282,7 +282,7 @@ def resolve(capability: str, resource: Resource, prefer: str | None = None, *, s
 def capabilities(resource: Resource | str) -> dict[str, Resolution]:
     """For every capability known here (installed services and what the remote serves), how it would run."""
     if isinstance(resource, str):
-        from .api import open as open_uri
+        from ._api import open as open_uri
 
         resource = open_uri(resource)
     resource = getattr(resource, "resource", resource)

@@ -9,13 +9,13 @@ import numpy as np
 from pydantic import ValidationError
 
 from ._array import Array
+from ._io import check_volume
+from ._metadata import VolumeKind, VolumeMetadata
+from ._options import split_options
+from ._registry import get_registry
+from ._traits import Resource, SupportsCreate, SupportsDefaultChunks, VolumeResource
+from ._uri import URI, parse_uri
 from .errors import AlreadyExistsError, InvalidURIError, MetadataError, NotFoundError, PluginError
-from .io import check_volume
-from .metadata import VolumeKind, VolumeMetadata
-from .options import split_options
-from .registry import get_registry
-from .traits import Resource, SupportsCreate, SupportsDefaultChunks, VolumeResource
-from .uri import URI, parse_uri
 
 __all__ = ["array", "create", "create_like", "ls", "open", "remote_for", "resolve_uri"]
 
@@ -41,7 +41,7 @@ def open(uri: str | URI, **options: Any) -> Resource:  # noqa: A001 - mirrors bu
     """The resource a URI names (a volume, a group, a collection...).
 
     Options from the URI's query string and ``options`` go to the driver (``mode="r"``, ``version=...``), parsed
-    by the options it declares (:mod:`intern.options`); ``options`` win over the query. Creation options in the
+    by the options it declares (:mod:`intern._options`); ``options`` win over the query. Creation options in the
     query (a chunk shape, a compression) are checked and left out, so the URI that created a volume opens it.
 
     Raises:

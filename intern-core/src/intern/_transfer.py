@@ -5,7 +5,7 @@ where cheap, to whole source chunks as well), so no destination chunk is written
 need a read-modify-write. Units run on threads or on a Dask cluster (:mod:`intern.jobs`).
 
 A journal in the cache directory (:mod:`intern._journal`) records each finished unit, with the checksum of its data
-when verifying and the source's chunk stamp (:class:`~intern.traits.SupportsChunkStamps`) taken before it was read;
+when verifying and the source's chunk stamp (:class:`~intern._traits.SupportsChunkStamps`) taken before it was read;
 rerunning an interrupted copy with the same arguments skips what is recorded, except units whose source changed since
 (their stamp differs), which are copied again. A source whose metadata changed discards the whole journal, with a
 :class:`TransferWarning` saying why. With ``verify=True`` every unit is compared with the source, the skipped ones
@@ -33,18 +33,18 @@ from typing import Any
 
 import numpy as np
 
+from ._api import array as open_array
+from ._api import create_like
 from ._array import Array
+from ._box import Box
+from ._executor import run_parallel
+from ._io import read_box, write_box
 from ._journal import Journal, describe_source
-from .api import array as open_array
-from .api import create_like
-from .box import Box
+from ._metadata import ScaleLevel, VolumeMetadata
+from ._progress import Progress
+from ._traits import SupportsChunkStamps, VolumeResource
 from .errors import InvalidArgumentError, NotFoundError, TransferError
-from .executor import run_parallel
-from .io import read_box, write_box
 from .jobs import run_jobs
-from .metadata import ScaleLevel, VolumeMetadata
-from .progress import Progress
-from .traits import SupportsChunkStamps, VolumeResource
 
 __all__ = ["CopyReport", "TransferWarning", "copy"]
 

@@ -10,7 +10,7 @@ The minimum a read-only driver writes is a Remote with ``scheme``, ``open`` and 
 dask, CLI, conformance tests) comes from the core. The worked example is the ``mem://`` driver in
 :mod:`intern._builtin.mem`, and the plugin author guide in ``docs/``.
 
-Note for implementers, on boxes: ``read`` and ``write`` receive a :class:`~intern.box.Box` over **every** axis of
+Note for implementers, on boxes: ``read`` and ``write`` receive a :class:`~intern._box.Box` over **every** axis of
 the volume (``t, c, z, y, x`` as the metadata's ``axes`` say), relative to voxel 0 of that scale level, always inside
 the level's shape. How the core cuts requests is the volume's ``io`` record (:class:`VolumeIO`), which every volume
 declares: by default the core only ever passes boxes that lie in one storage chunk (reads) or that are exactly one
@@ -32,7 +32,7 @@ Note for implementers, on concurrent writers: the core holds a lock for each chu
 it (and around a whole request's ``write`` when the driver takes whole requests), so writers in threads of one
 process never lose each other's voxels. A volume whose levels are files on a local or mounted disk says where in
 ``level_storage(scale)`` (:class:`SupportsLevelStorage`), and the core then locks chunks against other processes too,
-with a lock file in that directory (see :mod:`intern.locks`).
+with a lock file in that directory (see :mod:`intern._locks`).
 """
 
 from __future__ import annotations
@@ -43,8 +43,8 @@ from typing import Any, Protocol, runtime_checkable
 
 import numpy as np
 
-from .box import Box
-from .metadata import VolumeMetadata
+from ._box import Box
+from ._metadata import VolumeMetadata
 
 __all__ = [
     "LevelStorage",
@@ -227,7 +227,7 @@ class SupportsVersions(Protocol):
 class Remote(Protocol):
     """A datastore reached by a URI scheme.
 
-    A driver registers a Remote *factory* for its schemes (see :mod:`intern.hookspecs`): a callable
+    A driver registers a Remote *factory* for its schemes (see :mod:`intern._hookspecs`): a callable
     ``factory(uri: URI) -> (remote, path)`` that splits a URI into the remote it names (host, bucket, credentials)
     and the path inside it. A class with a ``from_uri`` classmethod is the usual shape.
     """
@@ -291,7 +291,7 @@ class ServerService(Protocol):
 class Service(Protocol):
     """A named capability (``mesh``, ``skeleton``, ``downsample``, ...) run on a resource.
 
-    Registered by plugins through :class:`~intern.hookspecs.ServiceSpec`, which also states the traits it needs of a
+    Registered by plugins through :class:`~intern._hookspecs.ServiceSpec`, which also states the traits it needs of a
     resource, so the resolver can pass over implementations that would not fit before loading them.
     """
 

@@ -21,8 +21,8 @@ from typing import Any
 import numpy as np
 import numpy.typing as npt
 
+from .._files import write_atomic
 from ..errors import MetadataError
-from ..files import write_atomic
 from ._common import (
     StrPath,
     _as_label,

@@ -3,14 +3,14 @@
 A write that covers a chunk only in part reads the chunk, merges the new voxels in and writes the chunk back. Two
 writers doing that to one chunk at once each write back the chunk as *they* read it, and the one that writes last
 drops the other's voxels. :func:`level_locks` gives the guard the core holds around every chunk write
-(:func:`intern.io.write_box`):
+(:func:`intern._io.write_box`):
 
 - **within a process**, always: one lock per chunk of a level, shared by every handle on the same store. Locks are
   striped (a fixed number per level, a chunk's lock chosen by its index), so memory stays bounded however many
   chunks a write covers, neighbouring chunks still write in parallel, and two levels or volumes never share a lock.
   A level's stripes live while a writer uses them, and those of the last few levels written a while longer.
 - **across processes**, where the driver says the level is stored in a local (or mounted) directory
-  (:class:`intern.traits.LevelStorage`): a POSIX ``fcntl`` lock on one byte per chunk of an empty lock file,
+  (:class:`intern._traits.LevelStorage`): a POSIX ``fcntl`` lock on one byte per chunk of an empty lock file,
   ``.intern-chunk-locks``, in that directory. Every process that writes the level through intern opens the same
   file, the kernel releases a dead process's locks, and the file goes wherever the data goes. Its byte ``i`` stands
   for the chunk whose index on the level's chunk grid, counted in C order, is ``i``; the file stays empty.

@@ -14,8 +14,8 @@ from typing import Any
 import numpy as np
 import numpy.typing as npt
 
+from .._files import write_atomic
 from ..errors import MetadataError, NotFoundError
-from ..files import write_atomic
 
 StrPath = str | os.PathLike[str]
 

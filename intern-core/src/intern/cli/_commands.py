@@ -10,14 +10,14 @@ from pathlib import Path
 
 import numpy as np
 
-from ..box import Box
+from .._box import Box
+from .._progress import Progress
 from ..errors import InvalidArgumentError, InvalidURIError
-from ..progress import Progress
 from . import _print_json
 
 
 def plugins(args: argparse.Namespace) -> int:
-    from ..registry import plugins as installed
+    from .._registry import plugins as installed
 
     infos = installed()
     if args.json:
@@ -38,7 +38,7 @@ def plugins(args: argparse.Namespace) -> int:
 
 
 def info(args: argparse.Namespace) -> int:
-    from ..api import array
+    from .._api import array
 
     a = array(args.uri)
     if args.json:
@@ -54,7 +54,7 @@ def info(args: argparse.Namespace) -> int:
 
 
 def ls(args: argparse.Namespace) -> int:
-    from ..api import ls as list_children
+    from .._api import ls as list_children
 
     for name in list_children(args.uri):
         print(name)
@@ -62,7 +62,7 @@ def ls(args: argparse.Namespace) -> int:
 
 
 def capabilities(args: argparse.Namespace) -> int:
-    from ..resolver import capabilities as caps
+    from .._resolver import capabilities as caps
 
     found = caps(args.uri)
     if args.json:
@@ -105,9 +105,9 @@ def _write_output(path: Path, data: np.ndarray) -> None:
 
 
 def cutout(args: argparse.Namespace) -> int:
-    from .. import provenance
-    from ..api import array
-    from ..io import read_box
+    from .. import _provenance as provenance
+    from .._api import array
+    from .._io import read_box
 
     a = array(args.uri, scale=args.scale)
     box = Box.parse(args.box)
@@ -139,8 +139,8 @@ def _whole_numbers(text: str, option: str, *, least: int) -> list[int]:
 
 
 def copy(args: argparse.Namespace) -> int:
-    from ..transfer import TransferWarning
-    from ..transfer import copy as run_copy
+    from .._transfer import TransferWarning
+    from .._transfer import copy as run_copy
 
     scales = "all" if args.scales == "all" else _whole_numbers(args.scales, "--scales", least=0)
     chunk = _whole_numbers(args.chunk, "--chunk", least=1) if args.chunk else None

@@ -1,7 +1,7 @@
 """Front doors of the services: ``intern.mesh``, ``intern.skeleton``, ``intern.downsample``.
 
 Each takes a volume in any form (URI, Array, resource, or a numpy array with its voxel size), resolves the
-implementation (:mod:`intern.resolver`) and runs it. The algorithms live in plugins; these functions only pick one
+implementation (:mod:`intern._resolver`) and runs it. The algorithms live in plugins; these functions only pick one
 and pass the arguments through, so every implementation of a service answers the same call.
 """
 
@@ -13,10 +13,10 @@ from typing import Any
 
 import numpy as np
 
-from .box import Box
-from .metadata import VolumeKind, VolumeMetadata
-from .resolver import resolve
-from .traits import VolumeResource
+from ._box import Box
+from ._metadata import VolumeKind, VolumeMetadata
+from ._resolver import resolve
+from ._traits import VolumeResource
 
 __all__ = ["as_volume", "downsample", "mesh", "skeleton"]
 
@@ -29,7 +29,7 @@ def as_volume(source: Any, *, voxel_size: Sequence[float] | None = None, kind: V
     """
     if isinstance(source, np.ndarray):
         from ._builtin.mem import MemRemote, MemVolume
-        from .uri import URI
+        from ._uri import URI
 
         if kind is None:
             kind = "segmentation" if source.dtype.kind in "iu" and source.dtype.itemsize > 1 else "image"
@@ -42,7 +42,7 @@ def as_volume(source: Any, *, voxel_size: Sequence[float] | None = None, kind: V
         return vol
     resource = getattr(source, "resource", source)
     if isinstance(source, str):
-        from .api import open as open_uri
+        from ._api import open as open_uri
 
         resource = open_uri(source)
     return resource

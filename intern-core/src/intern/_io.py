@@ -2,9 +2,9 @@
 
 This is the one place where requests are cut along a volume's chunk grid, run in parallel, assembled in place, and
 where partial chunks are merged (read-modify-write) before a write. Drivers only ever see single chunks, unless their
-volume's ``io`` record (:class:`~intern.traits.VolumeIO`) asks for whole reads or whole writes.
+volume's ``io`` record (:class:`~intern._traits.VolumeIO`) asks for whole reads or whole writes.
 
-Every write holds the locks of the chunks it touches (:mod:`intern.locks`): a chunk's read, merge and write-back
+Every write holds the locks of the chunks it touches (:mod:`intern._locks`): a chunk's read, merge and write-back
 never interleave with another writer of that chunk in this process, nor, where the driver says the level is in a
 local directory, in another process. A whole-chunk write takes its chunk's lock as well, so it cannot land between
 another writer's read and write-back and be undone by it.
@@ -20,11 +20,11 @@ from typing import Protocol, cast
 
 import numpy as np
 
-from .box import Box
+from ._box import Box
+from ._executor import run_parallel
+from ._locks import LevelLocks, level_locks
+from ._traits import LevelStorage, SupportsLevelStorage, SupportsWrite, VolumeIO, VolumeResource
 from .errors import DTypeError, PluginError, ReadOnlyError, ShapeError
-from .executor import run_parallel
-from .locks import LevelLocks, level_locks
-from .traits import LevelStorage, SupportsLevelStorage, SupportsWrite, VolumeIO, VolumeResource
 
 __all__ = ["check_volume", "check_writable", "read_box", "update_box", "volume_io", "write_box"]
 
@@ -40,7 +40,7 @@ RETIRED_FLAGS = {
 
 
 def volume_io(resource: VolumeResource) -> VolumeIO:
-    """The volume's declared :class:`~intern.traits.VolumeIO`.
+    """The volume's declared :class:`~intern._traits.VolumeIO`.
 
     Raises:
         PluginError: the driver's volume declares no ``io`` record, declares something else under that name, or
@@ -54,7 +54,7 @@ def volume_io(resource: VolumeResource) -> VolumeIO:
         kind = type(resource).__name__
         found = "declares none" if io is None else f"has io={io!r}"
         raise PluginError(f"the driver's volume {kind} ({_where(resource)}) {found}: every volume declares how it "
-                          "takes reads and writes as io = intern.traits.VolumeIO(...) (see the plugin guide)")
+                          "takes reads and writes as io = intern._traits.VolumeIO(...) (see the plugin guide)")
     # set on the class (checked once per class) or on the instance (a few dict lookups)
     retired = _retired_flags(type(resource)) or tuple(n for n in RETIRED_FLAGS if n in getattr(resource, "__dict__", ()))
     if retired:
@@ -65,7 +65,7 @@ def volume_io(resource: VolumeResource) -> VolumeIO:
 
 
 def check_volume(resource: object) -> None:
-    """Refuse a driver's volume that does not declare its :class:`~intern.traits.VolumeIO`, clearly, where the core
+    """Refuse a driver's volume that does not declare its :class:`~intern._traits.VolumeIO`, clearly, where the core
     first meets it (open, create, Array): a resource with ``metadata`` and ``read`` is a volume, and without ``io`` it
     would otherwise only be "not a volume".
 

@@ -3,7 +3,7 @@
 Both keep vertices as (x, y, z) positions in nanometres, the order of every mesh and skeleton format, unlike the
 (z, y, x) voxel indexing of volumes.
 
->>> from intern.products import Mesh, Skeleton
+>>> from intern._products import Mesh, Skeleton
 >>> Mesh([[0, 0, 0], [1, 0, 0], [0, 1, 0]], [[0, 1, 2]], id=1)
 Mesh(id=1, vertices=3, faces=1, normals=False)
 """

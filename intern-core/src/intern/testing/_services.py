@@ -27,9 +27,9 @@ import numpy as np
 import pytest
 
 import intern
-from intern.box import Box
+from intern._box import Box
+from intern._resolver import resolve
 from intern.errors import CapabilityUnavailableError, NotFoundError, OutOfBoundsError
-from intern.resolver import resolve
 
 __all__ = ["ServiceContractTests", "kit_labels", "same_geometry"]
 

@@ -10,7 +10,9 @@ import numpy as np
 import pytest
 
 import intern
-from intern.box import Box
+from intern._box import Box
+from intern._metadata import VolumeKind
+from intern._traits import Remote, SupportsChunkStamps, VolumeResource
 from intern.errors import (
     AlreadyExistsError,
     DTypeError,
@@ -18,8 +20,6 @@ from intern.errors import (
     NotFoundError,
     OutOfBoundsError,
 )
-from intern.metadata import VolumeKind
-from intern.traits import Remote, SupportsChunkStamps, VolumeResource
 
 from ._data import reference_data
 from ._listing import ListingTests, split_name

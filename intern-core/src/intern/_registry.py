@@ -1,6 +1,6 @@
 """The plugin registry: which schemes, services and commands are installed, and where their code is.
 
-Plugins are found through the ``intern`` entry-point group and loaded with pluggy (see :mod:`intern.hookspecs`).
+Plugins are found through the ``intern`` entry-point group and loaded with pluggy (see :mod:`intern._hookspecs`).
 Loading a plugin imports only its light plugin module; the dotted references it registers are imported on first
 use by :func:`load_reference`. The registry is built once per process, on first use, and can be rebuilt with
 :func:`reload` (tests, notebooks after ``pip install``).
@@ -22,9 +22,9 @@ from typing import Any, TypeVar
 
 import pluggy
 
-from . import hookspecs
+from . import _hookspecs as hookspecs
+from ._hookspecs import CommandSpec, SchemeSpec, ServiceSpec
 from .errors import DriverNotInstalledError, InvalidURIError, PluginError
-from .hookspecs import CommandSpec, SchemeSpec, ServiceSpec
 
 __all__ = [
     "PluginInfo",
@@ -283,7 +283,7 @@ class Registry:
 
 
 def _hook_arguments() -> dict[str, Any]:
-    """The keyword arguments of the registry's hooks: every argument any spec in :mod:`intern.hookspecs` names."""
+    """The keyword arguments of the registry's hooks: every argument any spec in :mod:`intern._hookspecs` names."""
     return {"intern_version": _core_version() or "0"}
 
 
@@ -350,7 +350,7 @@ def shared_remote(scheme: str, key: Hashable, make: Callable[[], R]) -> R:
     A driver's factory calls it with whatever identifies one of its remotes (the host and port of a server, a
     protocol and endpoint, a token); :func:`reload` forgets every remote, so the next URI makes a fresh one.
 
-    >>> from intern.registry import shared_remote
+    >>> from intern._registry import shared_remote
     >>> shared_remote("doc", ("host", 1), dict) is shared_remote("doc", ("host", 1), dict)
     True
     """

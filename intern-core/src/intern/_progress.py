@@ -2,7 +2,7 @@
 
 Drivers and services use it for their CLI commands: give the work a ``progress`` callback and pass ``bar.update``::
 
-    from intern.progress import Progress
+    from intern._progress import Progress
 
     with Progress(total=len(tasks), label="mesh") as bar:
         run(tasks, progress=bar.update)

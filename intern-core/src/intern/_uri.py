@@ -3,10 +3,10 @@
 An intern URI is ``SCHEME://REST``. The scheme picks the driver; what ``REST`` means is the driver's business
 (``zarr:///data/em.zarr``, ``zarr://s3://bucket/em.zarr``, ``dvid://host:8000/a1b2/grayscale``,
 ``bossdb://coll/exp/chan``). A plain path with no scheme is given to the driver that claims its suffix
-(``/data/em.zarr`` is ``zarr:///data/em.zarr``); see :func:`intern.registry.scheme_for_path`.
+(``/data/em.zarr`` is ``zarr:///data/em.zarr``); see :func:`intern._registry.scheme_for_path`.
 
 The query string (``?key=value&...``) is split off here, once, and its values become options of ``open`` and
-``create``, parsed by the options the driver declares (:mod:`intern.options`): ``zarr:///data/em.zarr?mode=r``,
+``create``, parsed by the options the driver declares (:mod:`intern._options`): ``zarr:///data/em.zarr?mode=r``,
 ``zarr://s3://bucket/em.zarr?mode=r``. The one exception is a rest that is an ``http://`` or ``https://`` URL: its
 query belongs to the web server (a signed URL, a token), so it stays in ``rest``; pass intern's options as keyword
 arguments there (``intern.array("zarr://https://host/em.zarr", mode="r")``).
