@@ -63,7 +63,7 @@ def test_a_misspelt_loose_flag_is_not_silently_ignored():
 def test_a_volume_without_io_is_refused_where_the_core_meets_it():
     vol = _Recorder()
     for meet in (intern.array, intern.Array):
-        with pytest.raises(PluginError, match=r"_Recorder \(recorder://\d+\) declares none: .*io = intern\.traits\."
+        with pytest.raises(PluginError, match=r"_Recorder \(recorder://\d+\) declares none: .*io = intern\.plugin\."
                                               r"VolumeIO"):
             meet(vol)
 
@@ -205,7 +205,7 @@ def test_declared_options_of_another_type_are_refused():
         scheme = "loose"
         declared_options = {"mode": str}  # not an OptionSet: its options would arrive unparsed
 
-    with pytest.raises(PluginError, match="Remote declares declared_options=.*not an intern._options.OptionSet"):
+    with pytest.raises(PluginError, match="Remote declares declared_options=.*not an intern.plugin.OptionSet"):
         split_options(Remote(), {"mode": "r"}, {}, create=False)
 
     class Declared(Remote):

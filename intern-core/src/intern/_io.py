@@ -54,7 +54,7 @@ def volume_io(resource: VolumeResource) -> VolumeIO:
         kind = type(resource).__name__
         found = "declares none" if io is None else f"has io={io!r}"
         raise PluginError(f"the driver's volume {kind} ({_where(resource)}) {found}: every volume declares how it "
-                          "takes reads and writes as io = intern._traits.VolumeIO(...) (see the plugin guide)")
+                          "takes reads and writes as io = intern.plugin.VolumeIO(...) (see the plugin guide)")
     # set on the class (checked once per class) or on the instance (a few dict lookups)
     retired = _retired_flags(type(resource)) or tuple(n for n in RETIRED_FLAGS if n in getattr(resource, "__dict__", ()))
     if retired:

@@ -226,7 +226,7 @@ def declared(remote: Any) -> OptionSet | None:
     if found is None or isinstance(found, OptionSet):
         return found
     raise PluginError(f"the driver's remote {type(remote).__name__} declares declared_options={found!r}, which is "
-                      "not an intern._options.OptionSet")
+                      "not an intern.plugin.OptionSet")
 
 
 def split_options(remote: Any, query: Mapping[str, str], keywords: Mapping[str, Any], *,

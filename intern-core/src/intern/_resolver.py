@@ -218,7 +218,7 @@ def _server_side(resource: Resource) -> tuple[str, dict[str, Callable[..., Any]]
     if callable(getattr(remote, "server_services", None)):
         raise PluginError(f"the driver's remote {type(remote).__name__} has server_services but no server_name: a "
                           "remote serving services names them, server_name = '<scheme>-server' (see "
-                          "intern._traits.ServerService)")
+                          "intern.plugin.ServerService)")
     return "", {}
 
 
