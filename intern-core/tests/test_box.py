@@ -79,7 +79,7 @@ def test_split_tiles_the_box_exactly(bounds, chunks):
     for p in parts:
         assert box.contains(p)
         # every part lies inside one chunk of the grid
-        assert all(a // c == (b - 1) // c for a, b, c in zip(p.start, p.stop, chunks)) or p.is_empty()
+        assert all(a // c == (b - 1) // c for a, b, c in zip(p.start, p.stop, chunks, strict=True)) or p.is_empty()
     # painted into a grid, the parts cover every voxel of the box exactly once
     import numpy as np
 

@@ -53,6 +53,20 @@ def test_create_rejects_bad_metadata():
             intern.create("mem://errors/bad", **kwargs)
 
 
+def test_create_names_a_voxel_size_or_factor_without_three_axes():
+    # A fourth factor used to be dropped without a word (scales=[(1, 2, 2, 2)] made a (1, 2, 2) level).
+    cases = [(dict(voxel_size=(4, 4)), "voxel_size"), (dict(voxel_size=(40, 4, 4, 4)), "voxel_size"),
+             (dict(scales=[(1, 2, 2, 2)]), "scales"), (dict(scales=[(1, 2, 2), (2, 2)]), "scales")]
+    for kwargs, argument in cases:
+        with pytest.raises(errors.MetadataError, match=argument):
+            intern.create("mem://errors/axes", shape=(8, 8, 8), dtype="uint8", **kwargs)
+    with pytest.raises(errors.NotFoundError):
+        intern.array("mem://errors/axes")  # nothing was made
+    for kwargs, argument in [(dict(factors=[(1, 2, 2, 2)]), "factors"), (dict(voxel_size=(4, 4)), "voxel_size")]:
+        with pytest.raises(errors.MetadataError, match=argument):
+            intern.VolumeMetadata.pyramid(shape=(8, 8, 8), dtype="uint8", **kwargs)
+
+
 def test_exist_ok_refuses_a_different_volume():
     intern.create("mem://errors/existing", shape=(4, 4, 4), dtype="uint8")
     assert intern.create("mem://errors/existing", shape=(4, 4, 4), dtype="uint8", exist_ok=True).shape == (4, 4, 4)

@@ -10,7 +10,7 @@ from pydantic import ValidationError
 
 from ._array import Array
 from ._io import check_volume
-from ._metadata import VolumeKind, VolumeMetadata
+from ._metadata import VolumeKind, VolumeMetadata, check_spatial
 from ._options import split_options
 from ._registry import get_registry
 from ._traits import Resource, SupportsCreate, SupportsDefaultChunks, VolumeResource
@@ -132,12 +132,15 @@ def create(
         # the store knows its own best chunking (DVID blocks, Boss cuboids); the generic default is 64 voxels
         chunks = remote.default_chunks(shape=tuple(shape), dtype=np.dtype(dtype), kind=kind)
     factors: Sequence[Sequence[float]]
+    check_spatial(voxel_size, "voxel_size")
     if isinstance(scales, int):
         if scales < 1:
             raise MetadataError(f"scales is a level count >= 1 or a list of factors, got {scales}")
         factors = _default_factors(voxel_size, scales)
     else:
         factors = [tuple(f) for f in scales]
+        for i, f in enumerate(factors):
+            check_spatial(f, f"scales[{i}]")
     try:
         metadata = VolumeMetadata.pyramid(shape=shape, dtype=dtype, chunks=chunks, voxel_size=voxel_size, kind=kind,
                                           axes=axes, factors=factors, attributes=attributes)

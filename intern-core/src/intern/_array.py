@@ -137,7 +137,7 @@ class Array:
         return self.shape[0]
 
     def __repr__(self) -> str:
-        axes = ", ".join(f"{a}={s}" for a, s in zip(self.axes, self.shape))
+        axes = ", ".join(f"{a}={s}" for a, s in zip(self.axes, self.shape, strict=True))
         vs = " x ".join(f"{v:g}" for v in self.voxel_size)
         return (f"<intern.Array {self.uri!r} scale={self._scale}/{len(self.scales) - 1} ({axes}) {self.dtype} "
                 f"{self.kind}, voxel {vs} {self.voxel_unit}, chunks {self.chunks}>")

@@ -51,7 +51,7 @@ class Box:
         stop = _ints(self.stop, "stop")
         if len(start) != len(stop):
             raise ValueError(f"Box start {start} and stop {stop} differ in length")
-        if any(b < a for a, b in zip(start, stop)):
+        if any(b < a for a, b in zip(start, stop, strict=True)):
             raise ValueError(f"Box stop {stop} is before start {start}")
         object.__setattr__(self, "start", start)
         object.__setattr__(self, "stop", stop)
@@ -103,7 +103,7 @@ class Box:
 
     @property
     def shape(self) -> tuple[int, ...]:
-        return tuple(b - a for a, b in zip(self.start, self.stop))
+        return tuple(b - a for a, b in zip(self.start, self.stop, strict=True))
 
     @property
     def size(self) -> int:
@@ -113,13 +113,13 @@ class Box:
         return n
 
     def is_empty(self) -> bool:
-        return any(a == b for a, b in zip(self.start, self.stop))
+        return any(a == b for a, b in zip(self.start, self.stop, strict=True))
 
     def to_slices(self) -> tuple[slice, ...]:
-        return tuple(slice(a, b) for a, b in zip(self.start, self.stop))
+        return tuple(slice(a, b) for a, b in zip(self.start, self.stop, strict=True))
 
     def __str__(self) -> str:
-        return ",".join(f"{a}:{b}" for a, b in zip(self.start, self.stop))
+        return ",".join(f"{a}:{b}" for a, b in zip(self.start, self.stop, strict=True))
 
     # -- set operations -----------------------------------------------------------------------------------------
     def _check(self, other: Box) -> None:
@@ -136,13 +136,13 @@ class Box:
     def contains(self, other: Box) -> bool:
         """Whether ``other`` lies wholly inside this box."""
         self._check(other)
-        return all(a <= c and d <= b for a, b, c, d in zip(self.start, self.stop, other.start, other.stop))
+        return all(a <= c and d <= b for a, b, c, d in zip(self.start, self.stop, other.start, other.stop, strict=True))
 
     def intersection(self, other: Box) -> Box:
         """The common part; when they do not overlap, an empty box that still lies within both boxes' bounds."""
         self._check(other)
-        stop = tuple(min(b, d) for b, d in zip(self.stop, other.stop))
-        start = tuple(min(max(a, c), s) for a, c, s in zip(self.start, other.start, stop))
+        stop = tuple(min(b, d) for b, d in zip(self.stop, other.stop, strict=True))
+        start = tuple(min(max(a, c), s) for a, c, s in zip(self.start, other.start, stop, strict=True))
         return Box(start, stop)
 
     def clip(self, bounds: Box) -> Box:

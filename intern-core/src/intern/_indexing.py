@@ -114,7 +114,7 @@ def normalize_key(key: object, shape: Sequence[int], axes: Sequence[str]) -> Sel
     stop: list[int] = []
     within: list[slice | int] = []
     out_shape: list[int] = []
-    for k, n, axis in zip(items, shape, axes):
+    for k, n, axis in zip(items, shape, axes, strict=True):
         if isinstance(k, slice):
             lo, hi, sel, count = _slice(k, n, axis)
             start.append(lo)

@@ -152,9 +152,10 @@ def _pieces(box: Box, chunks: tuple[int, ...]) -> list[tuple[Box, tuple[slice, .
     costs a few microseconds instead of several box operations.
     """
     axes = []
-    for a, b, c in zip(box.start, box.stop, chunks):
+    for a, b, c in zip(box.start, box.stop, chunks, strict=True):
         cuts = [a, *range((a // c + 1) * c, b, c), b]
-        axes.append([(lo, hi, slice(lo - a, hi - a)) for lo, hi in zip(cuts, cuts[1:])])
+        # Neighbouring cuts: the shifted copy is one shorter by design.
+        axes.append([(lo, hi, slice(lo - a, hi - a)) for lo, hi in zip(cuts, cuts[1:], strict=False)])
     return [(Box._trusted(tuple(p[0] for p in parts), tuple(p[1] for p in parts)), tuple(p[2] for p in parts))
             for parts in itertools.product(*axes)]
 
@@ -232,7 +233,7 @@ def update_box(resource: VolumeResource, box: Box, merge: Callable[[np.ndarray],
 
 def _chunk_span(box: Box, chunks: tuple[int, ...]) -> tuple[tuple[int, ...], tuple[int, ...]]:
     """The grid positions of the first chunk ``box`` touches and one past its last."""
-    return (tuple(a // c for a, c in zip(box.start, chunks)), tuple(-(-b // c) for b, c in zip(box.stop, chunks)))
+    return (tuple(a // c for a, c in zip(box.start, chunks, strict=True)), tuple(-(-b // c) for b, c in zip(box.stop, chunks, strict=True)))
 
 
 def _write(resource: WritableVolume, box: Box, data: np.ndarray, scale: int, chunks: tuple[int, ...], bounds: Box,
@@ -252,7 +253,7 @@ def _write(resource: WritableVolume, box: Box, data: np.ndarray, scale: int, chu
         part = chunk.intersection(box)
         src = data[part.relative_to(box).to_slices()]
         # the chunk's lock spans the read, the merge and the write-back: another writer's voxels cannot be lost
-        with hold(tuple(a // c for a, c in zip(chunk.start, chunks))):
+        with hold(tuple(a // c for a, c in zip(chunk.start, chunks, strict=True))):
             if part == chunk:
                 block = np.ascontiguousarray(src)
             else:
@@ -281,6 +282,6 @@ def _level_locks(resource: VolumeResource, scale: int, bounds: Box, chunks: tupl
     # _says_storage is the protocol check, cached per class; cast tells the type checker what it checked
     storage = cast(SupportsLevelStorage, resource).level_storage(level) if _says_storage(type(resource)) else \
         LevelStorage()
-    grid = tuple(-(-n // c) for n, c in zip(bounds.stop, chunks))
+    grid = tuple(-(-n // c) for n, c in zip(bounds.stop, chunks, strict=True))
     return level_locks(("uri", resource.uri.split("?", 1)[0], level), grid, storage.local_directory,
                        lock_file=not storage.atomic_chunks)

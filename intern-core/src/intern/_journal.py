@@ -61,7 +61,8 @@ def _changes(old: dict[str, Any], new: dict[str, Any]) -> list[str]:
     before, after = old.get("scales") or [], new["scales"]
     if len(before) != len(after):
         changes.append(f"{len(before)} scale levels -> {len(after)}")
-    for i, (a, b) in enumerate(zip(before, after)):
+    # A changed number of levels is reported above; the levels both have are compared one by one.
+    for i, (a, b) in enumerate(zip(before, after, strict=False)):
         changes += [f"scale {i} {name} {shown(a.get(name))} -> {shown(b[name])}" for name in b if a.get(name) != b[name]]
     return changes
 

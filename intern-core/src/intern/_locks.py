@@ -213,7 +213,7 @@ class LevelLocks:
         in increasing order, without listing every chunk: a write of a million chunks makes a few thousand runs."""
         runs: list[tuple[int, int]] = []
         width = hi[-1] - lo[-1]
-        for lead in itertools.product(*(range(a, b) for a, b in zip(lo[:-1], hi[:-1]))):
+        for lead in itertools.product(*(range(a, b) for a, b in zip(lo[:-1], hi[:-1], strict=True))):
             first = self.index((*lead, lo[-1]))
             if runs and runs[-1][0] + runs[-1][1] == first:  # rows spanning the whole grid join up
                 runs[-1] = (runs[-1][0], runs[-1][1] + width)

@@ -41,6 +41,19 @@ _NM_PER_UNIT = {
 }
 
 
+def check_spatial(values: Sequence[Any], argument: str) -> None:
+    """Refuse a per-axis value that does not have exactly the three spatial axes (z, y, x).
+
+    Per-axis values are combined axis by axis (``zip(..., strict=True)``); this check comes first so that the
+    error names the argument rather than an unequal length deep inside.
+
+    Raises:
+        MetadataError: ``values`` does not have three entries.
+    """
+    if len(values) != len(SPATIAL_AXES):
+        raise MetadataError(f"{argument} {tuple(values)} has {len(values)} entries; it needs one for each of z, y, x")
+
+
 def to_nanometres(value: float, unit: str | None) -> float:
     """Convert ``value`` in ``unit`` to nanometres; a missing unit is taken as nanometres.
 
@@ -221,18 +234,20 @@ class VolumeMetadata(_Model):
         if chunks is None:
             chunks = tuple([1] * (len(shape) - 3) + [min(64, max(1, s)) for s in shape[-3:]])
         chunks = tuple(int(c) for c in chunks)
+        check_spatial(voxel_size, "voxel_size")
         voxel = tuple(float(v) for v in voxel_size)
         levels = [ScaleLevel(shape=shape, chunks=chunks, voxel_size=voxel, key="0")]
         total: tuple[float, ...] = (1.0, 1.0, 1.0)  # ScaleLevel checks it has three factors
         for i, given in enumerate(factors, start=1):
+            check_spatial(given, f"factors[{i - 1}]")
             f = tuple(float(x) for x in given)
-            total = tuple(t * x for t, x in zip(total, f))
+            total = tuple(t * x for t, x in zip(total, f, strict=True))
             prev = levels[-1].shape
-            spatial = tuple(-(-int(s) // int(x)) for s, x in zip(prev[-3:], f))
+            spatial = tuple(-(-int(s) // int(x)) for s, x in zip(prev[-3:], f, strict=True))
             levels.append(ScaleLevel(
                 shape=prev[:-3] + spatial,
                 chunks=chunks,
-                voxel_size=tuple(v * t for v, t in zip(voxel, total)),
+                voxel_size=tuple(v * t for v, t in zip(voxel, total, strict=True)),
                 downsample=total,
                 key=str(i),
             ))

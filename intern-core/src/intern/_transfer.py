@@ -213,7 +213,7 @@ def _combined(crcs: list[Any]) -> int:
 def _base_shape(dst: ScaleLevel, src: ScaleLevel) -> list[int]:
     """The smallest unit worth copying: whole destination chunks that cover whole source chunks where that is cheap."""
     base = []
-    for d, s in zip(dst.chunks, src.chunks):
+    for d, s in zip(dst.chunks, src.chunks, strict=True):
         lcm = d * s // math.gcd(d, s)
         base.append(lcm if lcm <= 4 * max(d, s) else d * -(-s // d))
     return base
@@ -228,7 +228,7 @@ def _piece_shape(dst: ScaleLevel, src: ScaleLevel, unit: Sequence[int]) -> tuple
     """
     base = _base_shape(dst, src)
     across = len(unit) - 2  # the y and x axes
-    return tuple(min(b, u) if axis >= across else u for axis, (b, u) in enumerate(zip(base, unit)))
+    return tuple(min(b, u) if axis >= across else u for axis, (b, u) in enumerate(zip(base, unit, strict=True)))
 
 
 def _unit_shape(dst: ScaleLevel, src: ScaleLevel, itemsize: int, box: Box, chunk: Sequence[int] | None) -> tuple[int, ...]:
@@ -249,8 +249,8 @@ def _level_box(box: Box | None, scale: int, level: int, meta: VolumeMetadata) ->
         return bounds
     a, b = meta.scales[scale].downsample, meta.scales[level].downsample
     lead = box.ndim - 3
-    start = box.start[:lead] + tuple(int(math.floor(x * fa / fb)) for x, fa, fb in zip(box.start[lead:], a, b))
-    stop = box.stop[:lead] + tuple(int(math.ceil(x * fa / fb)) for x, fa, fb in zip(box.stop[lead:], a, b))
+    start = box.start[:lead] + tuple(int(math.floor(x * fa / fb)) for x, fa, fb in zip(box.start[lead:], a, b, strict=True))
+    stop = box.stop[:lead] + tuple(int(math.ceil(x * fa / fb)) for x, fa, fb in zip(box.stop[lead:], a, b, strict=True))
     return Box(start, stop).intersection(bounds)
 
 
@@ -281,7 +281,7 @@ def _full_chunk(chunk: Sequence[int], chunks: Sequence[int]) -> tuple[int, ...]:
     """``chunk`` over every axis of a level with these storage chunks (leading axes of 1 added), checked."""
     full = tuple(int(c) for c in chunk)
     full = (1,) * (len(chunks) - len(full)) + full
-    if len(full) != len(chunks) or any(c % d for c, d in zip(full, chunks)):
+    if len(full) != len(chunks) or any(c % d for c, d in zip(full, chunks, strict=True)):
         raise InvalidArgumentError(f"chunk={tuple(chunk)} must be a multiple of the destination's chunks "
                                    f"{tuple(chunks)}, on as many axes or fewer")
     return full

@@ -248,7 +248,7 @@ def _run_dask(job: _Retrying[T, R], items: Sequence[T], scheduler: str, workers:
         client = Client(scheduler)
     try:
         futures = client.map(job, list(items), pure=False)
-        by_key = {f.key: item for f, item in zip(futures, items)}
+        by_key = {f.key: item for f, item in zip(futures, items, strict=True)}
         pending = set(futures)
         # results come with their futures: the client's event loop fetches them as they finish, instead of this
         # thread asking for each in turn (a blocking round trip per job, a few ms of CPU on a busy machine)

@@ -21,12 +21,12 @@ def _blocks(data: np.ndarray, factor: Sequence[int]) -> tuple[np.ndarray, np.nda
     """(values, valid) reshaped so the last axis runs over one block; edge blocks padded and masked."""
     lead = data.ndim - 3
     f = (1,) * lead + tuple(int(x) for x in factor)
-    out_shape = tuple(-(-s // k) for s, k in zip(data.shape, f))
-    pad = [(0, o * k - s) for s, k, o in zip(data.shape, f, out_shape)]
+    out_shape = tuple(-(-s // k) for s, k in zip(data.shape, f, strict=True))
+    pad = [(0, o * k - s) for s, k, o in zip(data.shape, f, out_shape, strict=True)]
     valid = np.pad(np.ones(data.shape, dtype=bool), pad)
     padded = np.pad(data, pad)
     split = []
-    for o, k in zip(out_shape, f):
+    for o, k in zip(out_shape, f, strict=True):
         split += [o, k]
     order = list(range(0, 2 * data.ndim, 2)) + list(range(1, 2 * data.ndim, 2))
     blocks = padded.reshape(split).transpose(order).reshape(*out_shape, -1)
@@ -74,7 +74,7 @@ def downsample(resource: VolumeResource, *, factor: Sequence[int] = (1, 2, 2), l
         for k, block in enumerate(out, start=1):
             lvl = target.at_scale(scale + k)
             f = np.array(lvl.level.downsample) / np.array(target.metadata.scale(scale).downsample)
-            start = box.start[:-3] + tuple(int(s // g) for s, g in zip(box.start[-3:], f))
+            start = box.start[:-3] + tuple(int(s // g) for s, g in zip(box.start[-3:], f, strict=True))
             lvl.write(Box.from_shape(block.shape, start), block)
             written.append(lvl)
         return written

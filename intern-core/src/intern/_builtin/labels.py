@@ -38,11 +38,11 @@ def label_at(resource: VolumeResource, points: Any = None) -> np.ndarray | int:
     out = np.zeros(len(pts), dtype=np.uint64)
     by_chunk: dict[tuple[int, ...], list[int]] = defaultdict(list)
     for i, p in enumerate(pts):
-        by_chunk[tuple(int(v) // c for v, c in zip(p, chunks))].append(i)
+        by_chunk[tuple(int(v) // c for v, c in zip(p, chunks, strict=True))].append(i)
 
     def lookup(item: tuple[tuple[int, ...], list[int]]) -> None:
         idx, rows = item
-        box = Box(tuple(i * c for i, c in zip(idx, chunks)), tuple((i + 1) * c for i, c in zip(idx, chunks)))
+        box = Box(tuple(i * c for i, c in zip(idx, chunks, strict=True)), tuple((i + 1) * c for i, c in zip(idx, chunks, strict=True)))
         box = box.intersection(bounds)
         block = resource.read(box, scale=0)
         local = pts[rows] - np.asarray(box.start)

@@ -60,14 +60,14 @@ class MemVolume:
 
     def write(self, box: Box, data: np.ndarray, *, scale: int = 0) -> None:
         self.levels[scale][box.to_slices()] = data
-        index = tuple(a // c for a, c in zip(box.start, self.metadata.scales[scale].chunks))
+        index = tuple(a // c for a, c in zip(box.start, self.metadata.scales[scale].chunks, strict=True))
         with self._written_lock:  # the core writes chunks from several threads: one serial each, in order
             self._written[scale][index] = next(self._serials)
 
     def chunk_stamp(self, box: Box, *, scale: int = 0) -> str:
         """This volume's id and the serial number of the last write of each chunk under ``box`` (0: never)."""
         chunks = self.metadata.scales[scale].chunks
-        grid = itertools.product(*(range(a // c, -(-b // c)) for a, b, c in zip(box.start, box.stop, chunks)))
+        grid = itertools.product(*(range(a // c, -(-b // c)) for a, b, c in zip(box.start, box.stop, chunks, strict=True)))
         with self._written_lock:
             written = self._written[scale]
             return self._id + " " + " ".join(str(written.get(index, 0)) for index in grid)

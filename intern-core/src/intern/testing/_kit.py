@@ -161,8 +161,8 @@ class VolumeDriverTests(ReferenceTests, ReadOnlyTests, ListingTests):
         if not isinstance(a.resource, SupportsChunkStamps):
             pytest.skip("the driver does not report chunk stamps")
         chunks = a.chunks
-        first = Box.from_shape(tuple(min(c, n) for c, n in zip(chunks, self.shape)))
-        last = Box(tuple((n - 1) // c * c for c, n in zip(chunks, self.shape)), self.shape)
+        first = Box.from_shape(tuple(min(c, n) for c, n in zip(chunks, self.shape, strict=True)))
+        last = Box(tuple((n - 1) // c * c for c, n in zip(chunks, self.shape, strict=True)), self.shape)
 
         def stamps(resource: Any) -> tuple[str | None, str | None]:
             return resource.chunk_stamp(first, scale=0), resource.chunk_stamp(last, scale=0)

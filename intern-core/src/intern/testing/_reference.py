@@ -139,8 +139,8 @@ def _inner_box(shape: tuple[int, ...]) -> Box:
     """An unaligned box inside ``shape`` (a third of each spatial axis, starting at a third; leading axes whole)."""
     lead = len(shape) - 3
     start = (0,) * lead + tuple(n // 3 for n in shape[lead:])
-    stop = tuple(shape[:lead]) + tuple(max(s + 1, n // 3 + n // 3 + 1) for s, n in zip(start[lead:], shape[lead:]))
-    return Box(start, tuple(min(b, n) for b, n in zip(stop, shape)))
+    stop = tuple(shape[:lead]) + tuple(max(s + 1, n // 3 + n // 3 + 1) for s, n in zip(start[lead:], shape[lead:], strict=True))
+    return Box(start, tuple(min(b, n) for b, n in zip(stop, shape, strict=True)))
 
 
 def _probe_boxes(rng: np.random.Generator, shape: tuple[int, ...], chunks: tuple[int, ...], n: int) -> list[Box]:
