@@ -212,7 +212,7 @@ class MiniBoss:
         times = int(exp.get("num_time_samples") or 1)
         key = (*chan, res)
         if key not in self.data:
-            shape = (times, *(b - a for a, b in zip(lo, hi)))
+            shape = (times, *(b - a for a, b in zip(lo, hi, strict=True)))
             self.data[key] = np.zeros(shape, self.channels[chan]["datatype"])
         return self.data[key], lo
 
@@ -223,7 +223,7 @@ class MiniBoss:
         (x0, x1), (y0, y1), (z0, z1) = ranges[:3]
         t0, t1 = ranges[3] if len(ranges) == 4 else (0, 1)
         sel = (slice(t0, t1), slice(z0 - lo[0], z1 - lo[0]), slice(y0 - lo[1], y1 - lo[1]), slice(x0 - lo[2], x1 - lo[2]))
-        if any(s.start < 0 or s.stop > n for s, n in zip(sel, array.shape)):
+        if any(s.start < 0 or s.stop > n for s, n in zip(sel, array.shape, strict=True)):
             raise _Fail(400, "out of bounds", 1001)
         shape = (t1 - t0, z1 - z0, y1 - y0, x1 - x0) if len(ranges) == 4 else (z1 - z0, y1 - y0, x1 - x0)
         return array, sel, shape
@@ -262,7 +262,7 @@ class MiniBoss:
         if query.get("type", "loose") == "loose":  # cuboid-aligned
             cub = np.array([16, 512, 512])
             start, stop = start // cub * cub, -(-stop // cub) * cub
-        z, y, x = ([int(a), int(b)] for a, b in zip(start, stop))
+        z, y, x = ([int(a), int(b)] for a, b in zip(start, stop, strict=True))
         return self._ok({"x_range": x, "y_range": y, "z_range": z, "t_range": [0, 1]})
 
     def _downsample(self, method: str, chan: tuple[str, str, str], *_: Any) -> tuple[int, bytes, str]:

@@ -9,7 +9,14 @@ import pytest
 from _miniboss import MiniBoss
 
 import intern
-from intern.errors import AlreadyExistsError, MetadataError, NotFoundError, PermissionDeniedError, RemoteError
+from intern.errors import (
+    AlreadyExistsError,
+    InvalidArgumentError,
+    MetadataError,
+    NotFoundError,
+    PermissionDeniedError,
+    RemoteError,
+)
 from intern.plugin import Box, parse_uri
 from intern.testing import VolumeDriverTests
 from intern_boss import BossRemote
@@ -30,6 +37,18 @@ def boss(monkeypatch: pytest.MonkeyPatch) -> Iterator[MiniBoss]:
 def remote() -> BossRemote:
     r, _ = BossRemote.from_uri(parse_uri("bossdb://"))
     return r
+
+
+def test_a_coordinate_frame_needs_three_axes_of_each(boss: MiniBoss) -> None:
+    # A fourth extent used to be dropped without a word, and a frame of two voxel sizes reached the Boss.
+    r = remote()
+    cases = [(dict(extent_xyz=(600, 500, 40, 7), voxel_size_xyz=(4, 4, 40)), "extent_xyz"),
+             (dict(extent_xyz=(600, 500, 40), voxel_size_xyz=(4, 4)), "voxel_size_xyz"),
+             (dict(extent_xyz=(600, 500, 40), voxel_size_xyz=(4, 4, 40), start_xyz=(0, 0)), "start_xyz")]
+    for kwargs, argument in cases:
+        with pytest.raises(InvalidArgumentError, match=argument):
+            r.create_coordinate_frame("lab_frame", **kwargs)  # type: ignore[arg-type]
+    assert r.coordinate_frames() == []
 
 
 def test_resources_round_trip(boss: MiniBoss) -> None:

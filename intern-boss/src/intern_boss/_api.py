@@ -45,7 +45,8 @@ def _project_route(parts: Sequence[str], *, listing: bool = False) -> str:
     """The project-service route of a collection, experiment or channel (or of the list below it)."""
     names = list(parts)
     route = "collection/"
-    for i, (kind, name) in enumerate(zip(KINDS, names)):
+    # A route names a collection, an experiment or a channel: ``names`` is a prefix of KINDS.
+    for i, (kind, name) in enumerate(zip(KINDS, names, strict=False)):
         if i:
             route += f"{kind}/"
         route += name + "/"

@@ -126,7 +126,7 @@ def _parse(key: str, value: Any) -> Any:
             return formats[text]
         if key == "block":
             parts = [int(p) for p in (value.split(",") if isinstance(value, str) else value)]
-            if len(parts) != 3 or any(p < 1 or p % c for p, c in zip(parts, CUBOID)):
+            if len(parts) != 3 or any(p < 1 or p % c for p, c in zip(parts, CUBOID, strict=True)):
                 raise ValueError
             return tuple(parts)
     except (TypeError, ValueError, KeyError):

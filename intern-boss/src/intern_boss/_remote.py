@@ -17,7 +17,7 @@ from collections.abc import Iterable, Mapping
 from typing import Any, ClassVar
 from urllib.parse import urlsplit
 
-from intern.errors import AlreadyExistsError, InvalidURIError, MetadataError, NotFoundError
+from intern.errors import AlreadyExistsError, InvalidArgumentError, InvalidURIError, MetadataError, NotFoundError
 from intern.plugin import INTS, URI, Option, OptionSet, VolumeMetadata, shared_remote
 
 from ._api import BossAPI, split_path
@@ -303,9 +303,16 @@ class BossRemote:
     def create_coordinate_frame(self, name: str, *, extent_xyz: tuple[int, int, int],
                                 voxel_size_xyz: tuple[float, float, float], voxel_unit: str = _UNITS_NM,
                                 start_xyz: tuple[int, int, int] = (0, 0, 0), description: str = "") -> dict[str, Any]:
-        """A coordinate frame covering ``[start, start + extent)`` voxels (x, y, z order, as the Boss has it)."""
+        """A coordinate frame covering ``[start, start + extent)`` voxels (x, y, z order, as the Boss has it).
+
+        Raises:
+            InvalidArgumentError: ``start_xyz``, ``extent_xyz`` or ``voxel_size_xyz`` does not have three entries.
+        """
+        for argument, values in (("start_xyz", start_xyz), ("extent_xyz", extent_xyz), ("voxel_size_xyz", voxel_size_xyz)):
+            if len(values) != 3:
+                raise InvalidArgumentError(f"{argument}={tuple(values)} has {len(values)} entries; it needs x, y, z")
         fields: dict[str, Any] = {"description": description, "voxel_unit": voxel_unit}
-        for axis, a, n, v in zip("xyz", start_xyz, extent_xyz, voxel_size_xyz):
+        for axis, a, n, v in zip("xyz", start_xyz, extent_xyz, voxel_size_xyz, strict=True):
             fields.update({f"{axis}_start": int(a), f"{axis}_stop": int(a) + int(n), f"{axis}_voxel_size": float(v)})
         return self.api.create_coordinate_frame(name, fields)
 
@@ -354,6 +361,6 @@ def _experiment_fields(metadata: VolumeMetadata) -> dict[str, Any]:
 def _frame_fields(metadata: VolumeMetadata, description: str) -> dict[str, Any]:
     level = metadata.scales[0]
     fields: dict[str, Any] = {"description": description, "voxel_unit": _UNITS_NM}
-    for axis, n, o, v in zip("zyx", level.shape[-3:], level.offset, level.voxel_size):
+    for axis, n, o, v in zip("zyx", level.shape[-3:], level.offset, level.voxel_size, strict=True):
         fields.update({f"{axis}_start": int(o), f"{axis}_stop": int(o) + int(n), f"{axis}_voxel_size": float(v)})
     return fields

@@ -67,13 +67,13 @@ def channel_metadata(channel: dict[str, Any], experiment: dict[str, Any], frame:
     scales = []
     for r in range(first, levels):
         f = level_factor(method, r)
-        lo = [a // k for a, k in zip(start, f)]
-        hi = [-(-b // k) for b, k in zip(stop, f)]
+        lo = [a // k for a, k in zip(start, f, strict=True)]
+        hi = [-(-b // k) for b, k in zip(stop, f, strict=True)]
         scales.append(ScaleLevel(
-            shape=lead + tuple(h - lo_ for lo_, h in zip(lo, hi)),
+            shape=lead + tuple(h - lo_ for lo_, h in zip(lo, hi, strict=True)),
             chunks=(1,) * len(lead) + CUBOID,
-            voxel_size=tuple(v * k for v, k in zip(voxel, f)),
-            downsample=tuple(k / b for k, b in zip(f, base)),
+            voxel_size=tuple(v * k for v, k in zip(voxel, f, strict=True)),
+            downsample=tuple(k / b for k, b in zip(f, base, strict=True)),
             offset=tuple(lo),
             key=str(r),
         ))
@@ -157,7 +157,7 @@ class BossChannel:
     def _route(self, level: ScaleLevel, piece: Box, scale: int, *, to_black: bool = False) -> str:
         start = piece.start[-3:]
         stop = piece.stop[-3:]
-        z, y, x = ((a + o, b + o) for a, b, o in zip(start, stop, level.offset))
+        z, y, x = ((a + o, b + o) for a, b, o in zip(start, stop, level.offset, strict=True))
         time = (piece.start[0], piece.stop[0]) if piece.ndim == 4 else None
         return self._remote.api.cutout_route(self.path, self.first + scale, (x, y, z), time, to_black=to_black)
 
@@ -246,7 +246,7 @@ class BossChannel:
         """The labels present in ``box`` (an annotation channel), sorted."""
         box.check_within(Box.from_shape(self.metadata.scale(scale).shape))
         level = self.metadata.scales[scale]
-        z, y, x = ((a + o, b + o) for a, b, o in zip(box.start[-3:], box.stop[-3:], level.offset))
+        z, y, x = ((a + o, b + o) for a, b, o in zip(box.start[-3:], box.stop[-3:], level.offset, strict=True))
         time = (box.start[0], box.stop[0]) if box.ndim == 4 else None
         return sorted(self._remote.api.ids_in_region(self.path, self.first + scale, (x, y, z), time))
 
@@ -258,8 +258,8 @@ class BossChannel:
             ranges = [got[f"{a}_range"] for a in "zyx"]
         except KeyError as exc:
             raise MetadataError(f"the Boss answered a bounding box without {exc}") from None
-        start = tuple(int(r[0]) - o for r, o in zip(ranges, level.offset))
-        stop = tuple(int(r[1]) - o for r, o in zip(ranges, level.offset))
+        start = tuple(int(r[0]) - o for r, o in zip(ranges, level.offset, strict=True))
+        stop = tuple(int(r[1]) - o for r, o in zip(ranges, level.offset, strict=True))
         return Box(start, stop)
 
     def downsample_status(self) -> dict[str, Any]:

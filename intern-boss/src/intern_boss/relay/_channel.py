@@ -147,7 +147,7 @@ class Geometry:
         """Coordinate frame fields (resolution 0)."""
         base = self.levels[0]
         out: dict[str, Any] = {}
-        for axis, n, o, v in zip("zyx", base.shape, base.offset, base.voxel):
+        for axis, n, o, v in zip("zyx", base.shape, base.offset, base.voxel, strict=True):
             out.update({f"{axis}_start": o, f"{axis}_stop": o + n, f"{axis}_voxel_size": v})
         out["voxel_unit"] = "nanometers"
         return out
@@ -274,8 +274,8 @@ class ServedChannel:
         frame = _frame(self.geometry(), res)
         out = []
         for idx in box.chunk_indices((1, *CUBOID)):
-            start = tuple(i * c for i, c in zip(idx, (1, *CUBOID)))
-            cub = Box(start, tuple(s + c for s, c in zip(start, (1, *CUBOID)))).intersection(frame)
+            start = tuple(i * c for i, c in zip(idx, (1, *CUBOID), strict=True))
+            cub = Box(start, tuple(s + c for s, c in zip(start, (1, *CUBOID), strict=True))).intersection(frame)
             out.append(((self.index, res, *idx), cub))
         return out
 
@@ -326,9 +326,9 @@ class ServedChannel:
         geometry = self._geometry
         if geometry is None:
             return None
-        idx = tuple(s // c for s, c in zip(box.start, (1, *CUBOID)))
-        start = tuple(i * c for i, c in zip(idx, (1, *CUBOID)))
-        if Box(start, tuple(s + c for s, c in zip(start, (1, *CUBOID)))).intersection(_frame(geometry, res)) != box:
+        idx = tuple(s // c for s, c in zip(box.start, (1, *CUBOID), strict=True))
+        start = tuple(i * c for i, c in zip(idx, (1, *CUBOID), strict=True))
+        if Box(start, tuple(s + c for s, c in zip(start, (1, *CUBOID), strict=True))).intersection(_frame(geometry, res)) != box:
             return None
         return self._from_memory((self.index, res, *idx))
 
@@ -422,7 +422,7 @@ class ServedChannel:
             return payload, zlib.crc32(payload)
 
         out = {}
-        for (key, cub), (payload, crc) in zip(wanted, run_parallel(pack, datas)):
+        for (key, cub), (payload, crc) in zip(wanted, run_parallel(pack, datas), strict=True):
             entry = Entry(payload, crc, generations[key])
             self._store(key, cub, entry)
             out[key] = entry
@@ -493,4 +493,4 @@ class ServedChannel:
 def _frame(geometry: Geometry, res: int) -> Box:
     """The (t, z, y, x) frame box of resolution ``res``."""
     level = geometry.levels[res]
-    return Box((0, *level.offset), (geometry.times or 1, *(o + n for o, n in zip(level.offset, level.shape))))
+    return Box((0, *level.offset), (geometry.times or 1, *(o + n for o, n in zip(level.offset, level.shape, strict=True))))

@@ -164,9 +164,9 @@ def _region(site: Site, served: ServedChannel, rest: str) -> tuple[int, Box, boo
     t0, t1 = ranges[3] if len(ranges) == 4 else (0, 1)
     times = geometry.times or 1
     box = Box((t0, z0, y0, x0), (t1, z1, y1, x1))
-    bounds = Box((0, *level.offset), (times, *(o + n for o, n in zip(level.offset, level.shape))))
+    bounds = Box((0, *level.offset), (times, *(o + n for o, n in zip(level.offset, level.shape, strict=True))))
     if not bounds.contains(box):
-        frame = ", ".join(f"{a}: {lo}:{hi}" for a, lo, hi in zip("tzyx", bounds.start, bounds.stop))
+        frame = ", ".join(f"{a}: {lo}:{hi}" for a, lo, hi in zip("tzyx", bounds.start, bounds.stop, strict=True))
         raise BossHTTPError(400, ErrorCode.INVALID_CUTOUT_ARGS,
                             f"the cutout reaches outside the frame at resolution {res} ({frame})")
     itemsize = np.dtype(geometry.dtype).itemsize
