@@ -56,7 +56,7 @@ def test_cloudvolume_written_reads_equal(write_with_cloudvolume: Callable[..., A
         level = a.at_scale(mip)
         assert level.shape == expected.shape
         factor = ((1, 1, 1),) + SCALES
-        assert level.voxel_size == tuple(float(r * f) for r, f in zip((40, 4, 4), factor[mip][::-1]))
+        assert level.voxel_size == tuple(float(r * f) for r, f in zip((40, 4, 4), factor[mip][::-1], strict=True))
         assert level.level.downsample == tuple(float(f) for f in factor[mip][::-1])
         np.testing.assert_array_equal(level[...], expected)
         np.testing.assert_array_equal(level[1:-1, 3:-2, 5:], expected[1:-1, 3:-2, 5:])

@@ -34,7 +34,7 @@ def layout_fault(content: bytes, shape: tuple[int, int, int, int], block: tuple[
     channels = shape[3]
     if len(words) < channels:
         return "it is shorter than its table of channel offsets"
-    blocks = int(np.prod([-(-s // b) for s, b in zip(shape[:3], block)]))
+    blocks = int(np.prod([-(-s // b) for s, b in zip(shape[:3], block, strict=True)]))
     entry = 2 if np.dtype(dtype).itemsize == 8 else 1  # words per lookup-table value
     voxels = int(np.prod(block))
     for c in range(channels):

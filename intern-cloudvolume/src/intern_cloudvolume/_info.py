@@ -109,7 +109,7 @@ def levels_from_info(info: dict[str, Any], *, where: str) -> list[LevelInfo]:
                 shape=lead + size[::-1],
                 chunks=lead + chunk[::-1],
                 voxel_size=resolution[::-1],
-                downsample=tuple(float(r / f) for r, f in zip(resolution[::-1], finest[::-1])),
+                downsample=tuple(float(r / f) for r, f in zip(resolution[::-1], finest[::-1], strict=True)),
                 offset=offset[::-1],
                 key=key,
             )

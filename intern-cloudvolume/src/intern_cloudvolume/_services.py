@@ -136,7 +136,7 @@ def stored_meshes(resource: Any, *, ids: Iterable[int] | None = None, box: Box |
 
 def _present_meshes(source: Any, labels: list[int], multires: bool) -> set[int]:
     if source.meta.is_sharded():
-        return {label for label, manifest in zip(labels, source.exists(labels)) if manifest is not None}
+        return {label for label, manifest in zip(labels, source.exists(labels), strict=True) if manifest is not None}
     if multires:
         # cloud-volume 12's exists() for these looks relative to the working directory; ask for the index files
         from cloudfiles import CloudFiles

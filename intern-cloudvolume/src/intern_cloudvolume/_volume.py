@@ -246,7 +246,7 @@ class PrecomputedVolume:
         from cloudvolume.datasource.precomputed.common import compressed_morton_code
 
         cx, cy, cz = level.chunk
-        grid = [-(-n // c) for n, c in zip(level.size, level.chunk)]
+        grid = [-(-n // c) for n, c in zip(level.size, level.chunk, strict=True)]
         code = compressed_morton_code((x0 // cx, y0 // cy, z0 // cz), grid)
         return self._shard_reader(scale, level).get_data(int(code), level.key)
 
