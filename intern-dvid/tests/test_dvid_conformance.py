@@ -47,7 +47,8 @@ def write_raw(uri: str, stored: StoredVolume) -> list[np.ndarray]:
     labels = meta.dtype == "uint64"
     levels = stored.levels[:1] if labels else stored.levels  # a labelmap computes its own coarser levels
     held = []
-    for s, (level, data) in enumerate(zip(meta.scales, levels)):
+    # for a labelmap ``levels`` holds the finest level only: the scales beyond it are left to DVID
+    for s, (level, data) in enumerate(zip(meta.scales, levels, strict=False)):
         instance = f"{name}_{s}" if s else name
         block = level.chunks
         body = {"typename": "labelmap" if labels else "uint8blk", "dataname": instance, "versioned": "true",
@@ -55,7 +56,7 @@ def write_raw(uri: str, stored: StoredVolume) -> list[np.ndarray]:
                 "VoxelSize": ",".join(f"{v:g}" for v in level.voxel_size[::-1]),
                 "VoxelUnits": "nanometers,nanometers,nanometers"}
         requests.post(f"{base}/api/repo/{uuid}/instance", json=body, timeout=30).raise_for_status()
-        padded = np.zeros(tuple(-(-n // b) * b for n, b in zip(data.shape, block)), data.dtype)
+        padded = np.zeros(tuple(-(-n // b) * b for n, b in zip(data.shape, block, strict=True)), data.dtype)
         padded[tuple(slice(0, n) for n in data.shape)] = data
         nz, ny, nx = padded.shape
         requests.post(f"{base}/api/node/{uuid}/{instance}/raw/0_1_2/{nx}_{ny}_{nz}/0_0_0",

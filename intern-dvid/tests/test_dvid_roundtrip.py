@@ -73,7 +73,7 @@ def test_large_read_is_cut_in_parallel_block_aligned_pieces(server: DvidTestServ
     assert len(gets) > 1
     for path in gets:  # every piece starts on the block grid or on the box's own first voxel
         size, offset = (tuple(int(v) for v in part.split("_")) for part in path.split("/raw/0_1_2/")[1].split("/")[:2])
-        for o, first in zip(offset, (17, 3, 5)):
+        for o, first in zip(offset, (17, 3, 5), strict=True):
             assert o % 32 == 0 or o == first
 
 

@@ -101,7 +101,7 @@ def test_sparsevol_agrees_with_the_volume(segmentation: tuple[intern.Array, np.n
         np.testing.assert_array_equal(np.array(sorted(map(tuple, sv.coords))), expected)
         box = intern.resolve("bounding_box", seg)(label=label)
         assert box == sv.box
-        assert box.to_slices() == tuple(slice(int(a), int(b) + 1) for a, b in zip(expected.min(0), expected.max(0)))
+        assert box.to_slices() == tuple(slice(int(a), int(b) + 1) for a, b in zip(expected.min(0), expected.max(0), strict=True))
         np.testing.assert_array_equal(sv.mask(), data[box.to_slices()] == label)
         assert intern.resolve("size", seg)(label=label) == sv.size == len(expected)
     with pytest.raises(NotFoundError, match="no voxels of label 77"):

@@ -61,7 +61,7 @@ def _voxel_nm(info: dict[str, Any], where: str) -> tuple[float, float, float]:
     size = _xyz(ext.get("VoxelSize") or (8, 8, 8), "VoxelSize", where)
     units = ext.get("VoxelUnits") or ("nanometers",) * 3
     units = _xyz(units, "VoxelUnits", where) if not isinstance(units, str) else (units,) * 3
-    nm = [to_nanometres(float(v), str(u)) for v, u in zip(size, units)]
+    nm = [to_nanometres(float(v), str(u)) for v, u in zip(size, units, strict=True)]
     return nm[2], nm[1], nm[0]
 
 
@@ -94,7 +94,7 @@ def volume_metadata(name: str, info: dict[str, Any], instances: dict[str, dict[s
         lo_zyx = [int(v) for v in reversed(lo)]
         hi_zyx = [int(v) for v in reversed(hi)]
         offset = tuple(min(a, 0) for a in lo_zyx)  # type: ignore[assignment]
-        shape0 = tuple(max(0, b - o + 1) for b, o in zip(hi_zyx, offset))
+        shape0 = tuple(max(0, b - o + 1) for b, o in zip(hi_zyx, offset, strict=True))
     recorded = [tuple(int(v) for v in s) for s in (record or {}).get("levels") or []]
 
     levels = [Level(name, 0 if typename in MULTISCALE_TYPES else None, block0)]
@@ -111,13 +111,13 @@ def volume_metadata(name: str, info: dict[str, Any], instances: dict[str, dict[s
         while (other := instances.get(f"{name}_{s}")) is not None and \
                 (other.get("Base") or {}).get("TypeName") == typename:
             voxel = _voxel_nm(other, f"{where}_{s}")
-            factor = tuple(v / v0 for v, v0 in zip(voxel, voxel0))
+            factor = tuple(v / v0 for v, v0 in zip(voxel, voxel0, strict=True))
             shape = recorded[s] if s < len(recorded) else \
-                tuple(math.ceil(n / f - 1e-9) for n, f in zip(shape0, factor))
+                tuple(math.ceil(n / f - 1e-9) for n, f in zip(shape0, factor, strict=True))
             block = _block(other, f"{where}_{s}")
             levels.append(Level(f"{name}_{s}", None, block))
             scales.append(ScaleLevel(shape=shape, chunks=block, voxel_size=voxel, downsample=factor,
-                                     offset=tuple(int(o // f) for o, f in zip(offset, factor)), key=f"{name}_{s}"))
+                                     offset=tuple(int(o // f) for o, f in zip(offset, factor, strict=True)), key=f"{name}_{s}"))
             s += 1
     attributes = dict((record or {}).get("attributes") or {})
     attributes["dvid"] = {"type": typename, "instance": name, "levels": [lv.instance for lv in levels],

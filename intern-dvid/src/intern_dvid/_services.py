@@ -78,7 +78,7 @@ def stored_mesh(resource: DvidVolume, *, ids: Sequence[int] | None = None, box: 
     store = _store(resource, "_meshes")
     labels = _ids(store, ids, ".ngmesh")
     blobs = _fetch_all(store, labels, ".ngmesh", "mesh")
-    return {label: Mesh.from_precomputed(blob, id=label) for label, blob in zip(labels, blobs)}
+    return {label: Mesh.from_precomputed(blob, id=label) for label, blob in zip(labels, blobs, strict=True)}
 
 
 def stored_skeleton(resource: DvidVolume, *, ids: Sequence[int] | None = None, box: Box | None = None,
@@ -98,7 +98,7 @@ def stored_skeleton(resource: DvidVolume, *, ids: Sequence[int] | None = None, b
     scale_xyz = np.array([vx, vy, vz], dtype=np.float64) if units == "voxels" else np.ones(3)
     radius = float(np.mean([vx, vy])) if units == "voxels" else 1.0
     out = {}
-    for label, blob in zip(labels, blobs):
+    for label, blob in zip(labels, blobs, strict=True):
         skel = Skeleton.from_swc(blob, id=label)
         out[label] = Skeleton(skel.vertices * scale_xyz, skel.edges, radii=skel.radii * radius, id=label)
     return out
@@ -173,7 +173,7 @@ def bounding_box(resource: DvidVolume, label: Any = None) -> Box:
     offset = resource.metadata.scales[0].offset
     lo = [int(v) for v in reversed(found["minvoxel"])]
     hi = [int(v) + 1 for v in reversed(found["maxvoxel"])]
-    return Box(tuple(a - o for a, o in zip(lo, offset)), tuple(b - o for b, o in zip(hi, offset)))
+    return Box(tuple(a - o for a, o in zip(lo, offset, strict=True)), tuple(b - o for b, o in zip(hi, offset, strict=True)))
 
 
 def size(resource: DvidVolume, label: Any = None) -> int:

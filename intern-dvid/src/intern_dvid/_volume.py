@@ -216,10 +216,11 @@ def _regions(box: Box, block: tuple[int, ...]) -> Iterator[Box]:
     read, merged and written back).
     """
     axes = []
-    for a, b, c in zip(box.start, box.stop, block):
+    for a, b, c in zip(box.start, box.stop, block, strict=True):
         lo, hi = a // c * c, -(-b // c) * c
         cuts = sorted({lo, min(-(-a // c) * c, hi), max(b // c * c, lo), hi})
-        axes.append([(p, q) for p, q in zip(cuts, cuts[1:]) if q > p])
+        # Neighbouring cuts: the shifted copy is one shorter by design.
+        axes.append([(p, q) for p, q in zip(cuts, cuts[1:], strict=False) if q > p])
     for z in axes[0]:
         for y in axes[1]:
             for x in axes[2]:

@@ -109,8 +109,8 @@ class Instance:
             "Interpolable": self.typename not in LABEL_TYPES,
             "BlockSize": list(self.block), "VoxelSize": list(self.voxel_size), "VoxelUnits": list(self.voxel_units),
             "MinPoint": self.min_point, "MaxPoint": self.max_point,
-            "MinIndex": None if self.min_point is None else [p // b for p, b in zip(self.min_point, self.block)],
-            "MaxIndex": None if self.max_point is None else [p // b for p, b in zip(self.max_point, self.block)],
+            "MinIndex": None if self.min_point is None else [p // b for p, b in zip(self.min_point, self.block, strict=True)],
+            "MaxIndex": None if self.max_point is None else [p // b for p, b in zip(self.max_point, self.block, strict=True)],
             "Background": 0,
         }
         if self.labels is not None:

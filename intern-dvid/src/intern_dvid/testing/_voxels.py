@@ -17,7 +17,7 @@ __all__ = ["downres_mode", "get_voxels", "label_runs", "put_voxels", "sparsevol_
 
 def _block_keys(scale: int, lo: tuple[int, ...], hi: tuple[int, ...], block: tuple[int, ...]):
     """(key, block origin xyz) of every block touching the voxel box [lo, hi) (xyz)."""
-    ranges = [range(a // b, -(-c // b)) for a, c, b in zip(lo, hi, block)]
+    ranges = [range(a // b, -(-c // b)) for a, c, b in zip(lo, hi, block, strict=True)]
     for bz, by, bx in itertools.product(ranges[2], ranges[1], ranges[0]):
         yield (scale, bx, by, bz), (bx * block[0], by * block[1], bz * block[2])
 
@@ -27,7 +27,7 @@ def get_voxels(store: Store, inst: Instance, chain: list[int], offset: tuple[int
     """The (z, y, x) voxels of the box at ``offset`` (xyz) of ``size`` (xyz); never-written voxels are 0."""
     out = np.zeros((size[2], size[1], size[0]), dtype=inst.dtype)
     lo = offset
-    hi = tuple(o + s for o, s in zip(offset, size))
+    hi = tuple(o + s for o, s in zip(offset, size, strict=True))
     for key, origin in _block_keys(scale, lo, hi, inst.block):
         history = inst.blocks.get(key)
         if history is None:
@@ -35,8 +35,8 @@ def get_voxels(store: Store, inst: Instance, chain: list[int], offset: tuple[int
         data = store.visible(history, chain, inst.versioned)
         if data is None:
             continue
-        a = [max(low, o) for low, o in zip(lo, origin)]
-        b = [min(h, o + s) for h, o, s in zip(hi, origin, inst.block)]
+        a = [max(low, o) for low, o in zip(lo, origin, strict=True)]
+        b = [min(h, o + s) for h, o, s in zip(hi, origin, inst.block, strict=True)]
         out[a[2] - lo[2]:b[2] - lo[2], a[1] - lo[1]:b[1] - lo[1], a[0] - lo[0]:b[0] - lo[0]] = \
             data[a[2] - origin[2]:b[2] - origin[2], a[1] - origin[1]:b[1] - origin[1], a[0] - origin[0]:b[0] - origin[0]]
     return out
@@ -45,11 +45,11 @@ def get_voxels(store: Store, inst: Instance, chain: list[int], offset: tuple[int
 def _store_blocks(store: Store, inst: Instance, version: int, offset: tuple[int, ...], data: np.ndarray,
                   scale: int) -> None:
     size = (data.shape[2], data.shape[1], data.shape[0])
-    hi = tuple(o + s for o, s in zip(offset, size))
+    hi = tuple(o + s for o, s in zip(offset, size, strict=True))
     bx, by, bz = inst.block
     with store.lock:
         for key, origin in _block_keys(scale, offset, hi, inst.block):
-            rel = [o - f for o, f in zip(origin, offset)]
+            rel = [o - f for o, f in zip(origin, offset, strict=True)]
             block = np.array(data[rel[2]:rel[2] + bz, rel[1]:rel[1] + by, rel[0]:rel[0] + bx], copy=True)
             inst.blocks.setdefault(key, {})[version] = block
 
@@ -57,8 +57,8 @@ def _store_blocks(store: Store, inst: Instance, version: int, offset: tuple[int,
 def put_voxels(store: Store, inst: Instance, chain: list[int], offset: tuple[int, int, int],
                size: tuple[int, int, int], body: bytes) -> None:
     """Store a block-aligned subvolume at scale 0, grow the extents, and recompute labelmap lower scales."""
-    if any(o % b for o, b in zip(offset, inst.block)) or any(s % b for s, b in zip(size, inst.block)):
-        end = [o + s - 1 for o, s in zip(offset, size)]
+    if any(o % b for o, b in zip(offset, inst.block, strict=True)) or any(s % b for s, b in zip(size, inst.block, strict=True)):
+        end = [o + s - 1 for o, s in zip(offset, size, strict=True)]
         raise DvidError(400, f"cannot store voxels in non-block aligned geometry {tuple(offset)} -> {tuple(end)}")
     expected = size[0] * size[1] * size[2] * inst.dtype.itemsize  # Python ints: no overflow, however large
     if len(body) != expected:
@@ -75,20 +75,20 @@ def put_voxels(store: Store, inst: Instance, chain: list[int], offset: tuple[int
     with inst.write_lock:
         _store_blocks(store, inst, version, offset, data, 0)
         with store.lock:
-            end = [o + s - 1 for o, s in zip(offset, size)]
+            end = [o + s - 1 for o, s in zip(offset, size, strict=True)]
             if inst.min_point is None or inst.max_point is None:
                 inst.min_point, inst.max_point = list(offset), end
             else:
-                inst.min_point = [min(a, b) for a, b in zip(inst.min_point, offset)]
-                inst.max_point = [max(a, b) for a, b in zip(inst.max_point, end)]
+                inst.min_point = [min(a, b) for a, b in zip(inst.min_point, offset, strict=True)]
+                inst.max_point = [max(a, b) for a, b in zip(inst.max_point, end, strict=True)]
         if inst.labels is not None and data.size:
             inst.labels.written(version, int(data.max()))
-        lo, hi = list(offset), [o + s for o, s in zip(offset, size)]
+        lo, hi = list(offset), [o + s for o, s in zip(offset, size, strict=True)]
         for scale in range(1, inst.max_downres + 1):
             # the region of this level the write touched, widened to whole blocks of this level
-            lo = [(a // 2) // b * b for a, b in zip(lo, inst.block)]
-            hi = [_ceil(_ceil(c, 2), b) * b for c, b in zip(hi, inst.block)]
-            source = _get_level(store, inst, chain, [2 * a for a in lo], [2 * (c - a) for a, c in zip(lo, hi)],
+            lo = [(a // 2) // b * b for a, b in zip(lo, inst.block, strict=True)]
+            hi = [_ceil(_ceil(c, 2), b) * b for c, b in zip(hi, inst.block, strict=True)]
+            source = _get_level(store, inst, chain, [2 * a for a in lo], [2 * (c - a) for a, c in zip(lo, hi, strict=True)],
                                 scale - 1)
             _store_blocks(store, inst, version, tuple(lo), downres_mode(source), scale)
 
