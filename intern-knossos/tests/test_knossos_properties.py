@@ -61,7 +61,7 @@ sizes = st.tuples(*[st.floats(0.25, 500, allow_nan=False).map(lambda v: round(v,
 def test_k_toml_round_trips(extent, cube, base, factors, description) -> None:
     voxel_sizes = [base]
     for f in factors:
-        voxel_sizes.append(tuple(v * k for v, k in zip(voxel_sizes[-1], f)))
+        voxel_sizes.append(tuple(v * k for v, k in zip(voxel_sizes[-1], f, strict=True)))
     layer = Layer(name="ex", extension=".png", root=Path("/unused"), extent=extent, cube_shape=cube,
                   voxel_sizes=tuple(voxel_sizes), mags=tuple(range(1, len(voxel_sizes) + 1)),
                   description=description)
@@ -71,8 +71,8 @@ def test_k_toml_round_trips(extent, cube, base, factors, description) -> None:
         (again,) = read_config(path).layers
     assert again == Layer(**{**layer.__dict__, "root": Path(tmp)})
     for i in range(len(voxel_sizes)):  # a level's extent is the finest one over its factor, rounded up
-        total = [round(v / b) for v, b in zip(voxel_sizes[i], base)]
-        assert again.level_extent(i) == tuple(-(-n // t) for n, t in zip(extent, total))
+        total = [round(v / b) for v, b in zip(voxel_sizes[i], base, strict=True)]
+        assert again.level_extent(i) == tuple(-(-n // t) for n, t in zip(extent, total, strict=True))
 
 
 @given(st.lists(st.tuples(st.sampled_from(["ex", "image", "cells", "segmentation"]),

@@ -112,7 +112,7 @@ def test_every_magnification_round_trips(tmp_path: Path, kfiles, dtype: str, kin
         np.testing.assert_array_equal(level[...], truth)
         for _ in range(5):  # random boxes of each level
             start = [int(rng.integers(0, n)) for n in truth.shape]
-            stop = [int(rng.integers(a_ + 1, n + 1)) for a_, n in zip(start, truth.shape)]
+            stop = [int(rng.integers(a_ + 1, n + 1)) for a_, n in zip(start, truth.shape, strict=True)]
             box = Box(tuple(start), tuple(stop))
             np.testing.assert_array_equal(level.read(box), truth[box.to_slices()])
         # and each magnification's cubes are in its own magN folder, named for it, checked from the bytes

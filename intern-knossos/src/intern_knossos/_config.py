@@ -87,7 +87,7 @@ class Layer:
         """Voxels (x, y, z) of a level: the extent divided by the level's factor, rounded up (partial cubes count)."""
         base = self.extent_voxel_size or self.voxel_sizes[0]
         out = []
-        for n, b, v in zip(self.extent, base, self.voxel_sizes[level]):
+        for n, b, v in zip(self.extent, base, self.voxel_sizes[level], strict=True):
             ratio = v / b
             if abs(ratio - round(ratio)) < 1e-6 and round(ratio) >= 1:
                 out.append(-(-n // round(ratio)))

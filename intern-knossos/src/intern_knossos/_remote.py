@@ -173,7 +173,7 @@ class KnossosRemote:
         if extension is not None:
             candidates = [i for i in candidates if config.layers[i].extension == extension]
             if not candidates:
-                have = ", ".join(f"{n} ({lay.extension})" for n, lay in zip(names, config.layers))
+                have = ", ".join(f"{n} ({lay.extension})" for n, lay in zip(names, config.layers, strict=True))
                 raise NotFoundError(f"knossos://{path} has no layer of {extension} cubes; its layers are: {have}")
         index = candidates[0]
         uri = f"knossos://{root}" + (f"/{names[index]}" if layer is not None or len(names) > 1 else "")

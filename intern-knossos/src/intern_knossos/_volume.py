@@ -37,8 +37,8 @@ def layer_metadata(config: Configuration, index: int) -> VolumeMetadata:
     try:
         levels = tuple(
             ScaleLevel(shape=layer.level_extent(i)[::-1], chunks=cube, voxel_size=size[::-1],
-                       downsample=tuple(s / b for s, b in zip(size, base))[::-1], key=f"mag{mag}")
-            for i, (mag, size) in enumerate(zip(layer.mags, layer.voxel_sizes)))
+                       downsample=tuple(s / b for s, b in zip(size, base, strict=True))[::-1], key=f"mag{mag}")
+            for i, (mag, size) in enumerate(zip(layer.mags, layer.voxel_sizes, strict=True)))
         return VolumeMetadata(
             axes=("z", "y", "x"), dtype=cube_dtype(layer.extension).newbyteorder("=").name, kind=layer.kind,
             scales=levels, attributes={"knossos": _attributes(config, index)})
@@ -125,9 +125,9 @@ class KnossosVolume:
 
     def _locate(self, box: Box, scale: int) -> tuple[Path, ScaleLevel, tuple[int, ...], tuple[int, int, int]]:
         level = self.metadata.scales[scale]
-        index = tuple(a // c for a, c in zip(box.start, level.chunks))
-        origin = tuple(i * c for i, c in zip(index, level.chunks))
-        clipped = tuple(min(c, s - o) for c, s, o in zip(level.chunks, level.shape, origin))
+        index = tuple(a // c for a, c in zip(box.start, level.chunks, strict=True))
+        origin = tuple(i * c for i, c in zip(index, level.chunks, strict=True))
+        clipped = tuple(min(c, s - o) for c, s, o in zip(level.chunks, level.shape, origin, strict=True))
         return self.cube_file(index, scale=scale), level, origin, clipped  # type: ignore[return-value, arg-type]
 
     def read(self, box: Box, *, scale: int = 0) -> np.ndarray:
@@ -153,7 +153,7 @@ class KnossosVolume:
         missing file is a state of its own.
         """
         level = self.metadata.scales[scale]
-        grid = [range(a // c, -(-b // c)) for a, b, c in zip(box.start, box.stop, level.chunks)]
+        grid = [range(a // c, -(-b // c)) for a, b, c in zip(box.start, box.stop, level.chunks, strict=True)]
         states = []
         for index in itertools.product(*grid):
             path = self.cube_file(index, scale=scale)  # type: ignore[arg-type]
