@@ -12,8 +12,8 @@ __all__ = ["assert_oriented_closed", "ball", "triangles"]
 def ball(shape: tuple[int, int, int], voxel_size: tuple[float, float, float], radius: float,
          centre: tuple[float, float, float] | None = None) -> np.ndarray:
     """A boolean (z, y, x) ball of ``radius`` nm; voxel i's centre at (i + 0.5) * voxel size."""
-    centre = centre if centre is not None else tuple(s * v / 2 for s, v in zip(shape, voxel_size))
-    axes = [(np.arange(s) + 0.5) * v - c for s, v, c in zip(shape, voxel_size, centre)]
+    centre = centre if centre is not None else tuple(s * v / 2 for s, v in zip(shape, voxel_size, strict=True))
+    axes = [(np.arange(s) + 0.5) * v - c for s, v, c in zip(shape, voxel_size, centre, strict=True)]
     z, y, x = np.meshgrid(*axes, indexing="ij")
     return z**2 + y**2 + x**2 <= radius**2
 

@@ -55,9 +55,9 @@ def test_chunked_equals_whole_on_a_multi_chunk_volume(rng: np.random.Generator) 
 def test_chunked_equals_whole_for_any_cut(seed: int, shape: tuple[int, int, int], chunk: tuple[int, int, int],
                                           labels: int, close: bool, start: tuple[int, int, int]) -> None:
     rng = np.random.default_rng(seed)
-    full = blobs(rng, tuple(s + o for s, o in zip(shape, start)), labels)
+    full = blobs(rng, tuple(s + o for s, o in zip(shape, start, strict=True)), labels)
     vol = as_volume(full, voxel_size=(3, 5, 7))
-    box = Box(start, tuple(s + o for s, o in zip(shape, start)))
+    box = Box(start, tuple(s + o for s, o in zip(shape, start, strict=True)))
     whole = mesh_zmesh(vol, box=box, close=close)
     assert_same_surface(whole, mesh_zmesh(vol, box=box, close=close, chunk_shape=chunk))
     if close:
@@ -72,7 +72,7 @@ def test_cells_are_covered_exactly_once() -> None:
         blocks = plan_blocks(region, close=close, task_shape=(4, 5, 6))
         covered = np.zeros(tuple(s + 1 for s in region.shape), np.int32)
         for b in blocks:
-            covered[tuple(slice(a + 1, c + 1) for a, c in zip(b.start, b.stop))] += 1
+            covered[tuple(slice(a + 1, c + 1) for a, c in zip(b.start, b.stop, strict=True))] += 1
         expected = covered if close else covered[1:-1, 1:-1, 1:-1]  # cells -1..S-1, or 0..S-2
         assert (covered.sum() == expected.size) and (expected == 1).all()
         # cuts fall on the dataset's grid of 4 x 5 x 6 voxels, not the box's

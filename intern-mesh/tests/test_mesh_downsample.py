@@ -20,7 +20,7 @@ def test_images_match_tinybrain(rng: np.random.Generator) -> None:
         ours = intern.downsample(data, factor=factor, levels=2, kind="image")
         theirs = tinybrain.downsample_with_averaging(data.T, factor[::-1], num_mips=2)
         assert len(ours) == 2
-        for a, b in zip(ours, theirs):
+        for a, b in zip(ours, theirs, strict=True):
             assert a.dtype == data.dtype and a.flags.c_contiguous
             np.testing.assert_array_equal(a, b.T)
 
@@ -31,7 +31,7 @@ def test_segmentations_match_tinybrain(rng: np.random.Generator) -> None:
         seg = rng.integers(1, 6, (16, 40, 48)).astype(np.uint64) * 2**40
         ours = intern.downsample(seg, factor=factor, levels=3)
         theirs = tinybrain.downsample_segmentation(seg.T, factor[::-1], num_mips=3)
-        for a, b in zip(ours, theirs):
+        for a, b in zip(ours, theirs, strict=True):
             np.testing.assert_array_equal(a, b.T)
 
 
@@ -57,7 +57,7 @@ def test_block_mode_is_the_most_frequent_value(seed: int, shape: tuple[int, int,
     data = rng.integers(0, 3, (2, *shape)).astype(np.int32)
     out = block_mode(data, factor)
     for idx in np.ndindex(out.shape):
-        block = data[(idx[0],) + tuple(slice(i * f, (i + 1) * f) for i, f in zip(idx[1:], factor))]
+        block = data[(idx[0],) + tuple(slice(i * f, (i + 1) * f) for i, f in zip(idx[1:], factor, strict=True))]
         values, counts = np.unique(block, return_counts=True)
         assert out[idx] == values[counts == counts.max()].min()
 
@@ -87,7 +87,7 @@ def test_segmentation_pyramid_in_parts_equals_in_memory(rng: np.random.Generator
     data = rng.integers(1, 5, seg.shape).astype(np.uint32)
     seg[...] = data
     written = intern.downsample(seg, levels=3, dest=seg)
-    for arr, expected in zip(written, intern.downsample(data, levels=3)):
+    for arr, expected in zip(written, intern.downsample(data, levels=3), strict=True):
         np.testing.assert_array_equal(arr[...], expected)
     # a box of the volume: only its part of each level changes
     before = seg.at_scale(1)[...]

@@ -51,7 +51,7 @@ def test_sphere_area_and_volume(voxel: tuple[float, float, float]) -> None:
     ratio = m.area / (4 * np.pi * radius**2)
     assert 1.0 < ratio < 1.3
     centre = (m.vertices.min(axis=0) + m.vertices.max(axis=0)) / 2
-    np.testing.assert_allclose(centre, [s * v / 2 for s, v in zip(shape[::-1], voxel[::-1])], atol=max(voxel))
+    np.testing.assert_allclose(centre, [s * v / 2 for s, v in zip(shape[::-1], voxel[::-1], strict=True)], atol=max(voxel))
 
 
 def test_two_touching_labels_each_closed_and_sharing_their_boundary() -> None:

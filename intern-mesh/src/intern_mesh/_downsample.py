@@ -133,8 +133,8 @@ def _into(region: Region, dest: Any, f: tuple[int, int, int], levels: int, metho
         boxes = [src_box]
         for _ in range(n):
             b = boxes[-1]
-            boxes.append(Box(b.start[:lead] + tuple(s // x for s, x in zip(b.start[lead:], f)),
-                             b.stop[:lead] + tuple(-(-s // x) for s, x in zip(b.stop[lead:], f))))
+            boxes.append(Box(b.start[:lead] + tuple(s // x for s, x in zip(b.start[lead:], f, strict=True)),
+                             b.stop[:lead] + tuple(-(-s // x) for s, x in zip(b.stop[lead:], f, strict=True))))
         total = tuple(x**n for x in f)
 
         pieces = list(boxes[-1].split(_task_chunks(last.chunks, total, lead)))
@@ -179,8 +179,8 @@ def _stage_task(stage: _Stage, ob: Box, source: Any, outs: list[Any]) -> None:
     # the block of the stage's first level that makes these whole chunks of its last level
     ib = _scaled(ob, stage.total, stage.lead).intersection(Box(stage.box_start, stage.box_stop))
     reduced = reduce_levels(read_box(source, ib, scale=stage.src_scale), stage.factor, stage.method, stage.n)
-    for j, (level, data) in enumerate(zip(outs, reduced), start=1):
-        start = ib.start[:stage.lead] + tuple(s // x**j for s, x in zip(ib.start[stage.lead:], stage.factor))
+    for j, (level, data) in enumerate(zip(outs, reduced, strict=True), start=1):
+        start = ib.start[:stage.lead] + tuple(s // x**j for s, x in zip(ib.start[stage.lead:], stage.factor, strict=True))
         level.write(Box.from_shape(data.shape, start), data)
 
 
@@ -195,8 +195,8 @@ def _run_stage_job(job: tuple[_Stage, tuple[int, ...], tuple[int, ...]]) -> None
 
 
 def _scaled(box: Box, factor: Sequence[int], lead: int) -> Box:
-    return Box(box.start[:lead] + tuple(s * x for s, x in zip(box.start[lead:], factor)),
-               box.stop[:lead] + tuple(s * x for s, x in zip(box.stop[lead:], factor)))
+    return Box(box.start[:lead] + tuple(s * x for s, x in zip(box.start[lead:], factor, strict=True)),
+               box.stop[:lead] + tuple(s * x for s, x in zip(box.stop[lead:], factor, strict=True)))
 
 
 def _stage(target: Any, first: int, f: Sequence[int], remaining: int, lead: int) -> int:
@@ -234,7 +234,7 @@ def reduce_levels(data: np.ndarray, factor: Sequence[int], method: Method, level
     """
     f = tuple(int(x) for x in factor)
     if method == "mean" and levels > 1 and data.dtype not in (np.bool_, np.float16):
-        if not any(s % (k**levels) for s, k in zip(data.shape[-3:], f)):
+        if not any(s % (k**levels) for s, k in zip(data.shape[-3:], f, strict=True)):
             import tinybrain
 
             flat = data.reshape((-1,) + data.shape[-3:])
@@ -272,7 +272,7 @@ def _mean(flat: np.ndarray, f: tuple[int, ...]) -> np.ndarray:
     dtype = flat.dtype
     work = flat.astype(np.float32) if dtype in (np.bool_, np.float16) else flat
     xyz = work.T  # (x, y, z, leading): tinybrain's order, without a copy
-    pad = [(0, s % 2 if k == 2 else 0) for s, k in zip(xyz.shape[:3], f[::-1])] + [(0, 0)]
+    pad = [(0, s % 2 if k == 2 else 0) for s, k in zip(xyz.shape[:3], f[::-1], strict=True)] + [(0, 0)]
     if any(p for _, p in pad):
         xyz = np.asfortranarray(np.pad(xyz, pad, mode="edge"))
     out = tinybrain.downsample_with_averaging(xyz, f[::-1])[0].T
@@ -284,11 +284,11 @@ def _mean(flat: np.ndarray, f: tuple[int, ...]) -> np.ndarray:
 def block_mode(flat: np.ndarray, factor: Sequence[int]) -> np.ndarray:
     """The most frequent value of every block (ties: the smallest), for any factor; ``flat`` is (n, z, y, x)."""
     f = (1,) + tuple(int(x) for x in factor)
-    out_shape = tuple(-(-s // k) for s, k in zip(flat.shape, f))
-    pad = [(0, o * k - s) for s, k, o in zip(flat.shape, f, out_shape)]
+    out_shape = tuple(-(-s // k) for s, k in zip(flat.shape, f, strict=True))
+    pad = [(0, o * k - s) for s, k, o in zip(flat.shape, f, out_shape, strict=True)]
     values = np.pad(flat, pad)
     valid = np.pad(np.ones(flat.shape, bool), pad)
-    split = [x for o, k in zip(out_shape, f) for x in (o, k)]
+    split = [x for o, k in zip(out_shape, f, strict=True) for x in (o, k)]
     order = [0, 2, 4, 6, 1, 3, 5, 7]
     values = values.reshape(split).transpose(order).reshape(-1, int(np.prod(f)))
     valid = valid.reshape(split).transpose(order).reshape(-1, int(np.prod(f)))

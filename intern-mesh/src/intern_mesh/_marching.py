@@ -63,7 +63,7 @@ def skimage_surfaces(block: np.ndarray) -> Iterator[Surface]:
         hi = np.minimum([s.stop + 1 for s in found], shape)
         if (hi - lo < 2).any():
             continue  # fewer than two voxel planes: no cell, no surface inside this block
-        crop = dense[tuple(slice(a, b) for a, b in zip(lo, hi))] == k
+        crop = dense[tuple(slice(a, b) for a, b in zip(lo, hi, strict=True))] == k
         if crop.all():
             continue
         vertices, faces, _, _ = marching_cubes(crop.view(np.uint8).T, level=0.5, allow_degenerate=False)

@@ -110,16 +110,16 @@ def plan_blocks(region: Region, *, close: bool, task_shape: tuple[int, int, int]
     shape = region.shape
     lo = [-1 if close else 0] * 3
     hi = [s if close else s - 1 for s in shape]
-    if any(b <= a for a, b in zip(lo, hi)):
+    if any(b <= a for a, b in zip(lo, hi, strict=True)):
         return []
     if task_shape is None:
         return [Box(tuple(lo), tuple(hi))]
     start = region.box.start[-3:]
     axes = []
-    for a, b, step, s0 in zip(lo, hi, task_shape, start):
+    for a, b, step, s0 in zip(lo, hi, task_shape, start, strict=True):
         cuts = [c - s0 for c in range((s0 // step + 1) * step, s0 + b, step)]  # grid planes strictly inside
         edges = [a, *[c for c in cuts if a < c < b], b]
-        axes.append(list(zip(edges[:-1], edges[1:])))
+        axes.append(list(zip(edges[:-1], edges[1:], strict=True)))
     return [Box((z0, y0, x0), (z1, y1, x1)) for z0, z1 in axes[0] for y0, y1 in axes[1] for x0, x1 in axes[2]]
 
 
@@ -130,7 +130,7 @@ def _task_shape(region: Region, chunk_shape: Sequence[int] | None) -> tuple[int,
     if int(np.prod(region.shape, dtype=np.int64)) <= WHOLE_VOXELS:
         return None
     chunks = region.resource.metadata.scale(region.scale).chunks[-3:]
-    return tuple(max(c, (t // c) * c) for t, c in zip(TASK_SHAPE, chunks))  # type: ignore[return-value]
+    return tuple(max(c, (t // c) * c) for t, c in zip(TASK_SHAPE, chunks, strict=True))  # type: ignore[return-value]
 
 
 # -- running --------------------------------------------------------------------------------------------------------
@@ -254,7 +254,7 @@ def _weld(parts: list[tuple[np.ndarray, np.ndarray]], region: Region,
         return region.to_nm(local), faces
     offsets = np.cumsum([0] + [len(p[0]) for p in parts[:-1]])
     local = np.concatenate([p[0] for p in parts])
-    faces = np.concatenate([p[1] + np.uint32(o) for p, o in zip(parts, offsets)])
+    faces = np.concatenate([p[1] + np.uint32(o) for p, o in zip(parts, offsets, strict=True)])
     on_seam = seams[0][local[:, 0]] | seams[1][local[:, 1]] | seams[2][local[:, 2]]
     candidates = np.flatnonzero(on_seam)
     target = np.arange(len(local))
@@ -275,7 +275,7 @@ def _weld(parts: list[tuple[np.ndarray, np.ndarray]], region: Region,
 def _seam_tables(region: Region, blocks: list[Box]) -> list[np.ndarray]:
     """Per axis (x, y, z), which half-voxel positions lie on a seam between two tasks (see :func:`_weld`)."""
     tables = []
-    for axis, size in zip((2, 1, 0), region.shape[::-1]):
+    for axis, size in zip((2, 1, 0), region.shape[::-1], strict=True):
         table = np.zeros(2 * size + 4, bool)
         for b in blocks:
             if b.start[axis] > -1:

@@ -95,8 +95,8 @@ class Region:
     def _full(self, spatial: Box) -> Box:
         """A (z, y, x) box relative to the region as a box over every axis of the volume."""
         lead = self.box.ndim - 3
-        start = self.box.start[:lead] + tuple(a + s for a, s in zip(spatial.start, self.box.start[lead:]))
-        stop = self.box.stop[:lead] + tuple(a + s for a, s in zip(spatial.stop, self.box.start[lead:]))
+        start = self.box.start[:lead] + tuple(a + s for a, s in zip(spatial.start, self.box.start[lead:], strict=True))
+        stop = self.box.stop[:lead] + tuple(a + s for a, s in zip(spatial.stop, self.box.start[lead:], strict=True))
         return Box(start, stop)
 
     def read(self, block: Box, *, pad: bool = False) -> np.ndarray:

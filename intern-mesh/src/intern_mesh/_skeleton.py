@@ -80,7 +80,7 @@ def skeleton(resource: VolumeResource, *, ids: Sequence[int] | None = None, box:
         labels.T, teasar_params={**defaults, **teasar},
         object_ids=None if wanted is None else [int(i) for i in wanted], anisotropy=anisotropy,
         dust_threshold=dust_threshold, progress=False, **params)
-    corner = np.array([(o + 0.5) * v for o, v in zip(region.origin[::-1], anisotropy)])
+    corner = np.array([(o + 0.5) * v for o, v in zip(region.origin[::-1], anisotropy, strict=True)])
     out = {}
     for label in sorted(found):
         sk = found[label]
