@@ -109,7 +109,7 @@ def test_every_stack_reads_whole(stacks: dict[str, tuple[str, np.ndarray]]) -> N
 def test_random_boxes(stacks: dict[str, tuple[str, np.ndarray]], name: str, data: st.DataObject) -> None:
     uri, expected = stacks[name]
     start = [data.draw(st.integers(0, n - 1)) for n in expected.shape]
-    stop = [data.draw(st.integers(a + 1, n)) for a, n in zip(start, expected.shape)]
+    stop = [data.draw(st.integers(a + 1, n)) for a, n in zip(start, expected.shape, strict=True)]
     box = intern.Box(tuple(start), tuple(stop))
     got = intern.array(uri).read(box)
     np.testing.assert_array_equal(got, expected[box.to_slices()], err_msg=f"{name} [{box}]")

@@ -61,7 +61,7 @@ def test_boxes_written_land_where_tifffile_reads_them(lead: tuple[int, ...], dty
                                                       spatial: tuple[int, int, int], data: st.DataObject) -> None:
     shape = (*lead, *spatial)
     start = [data.draw(st.integers(0, n - 1)) for n in shape]
-    stop = [data.draw(st.integers(a + 1, n)) for a, n in zip(start, shape)]
+    stop = [data.draw(st.integers(a + 1, n)) for a, n in zip(start, shape, strict=True)]
     box = intern.Box(tuple(start), tuple(stop))
     block = reference_data(box.shape, dtype, seed=len(shape))
     with tempfile.TemporaryDirectory() as tmp:

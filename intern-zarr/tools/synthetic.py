@@ -18,7 +18,7 @@ def _field(shape: tuple[int, ...], seed: int) -> np.ndarray:
     rng = np.random.default_rng(seed)
     low = tuple(max(4, s // 4) for s in shape)
     field = ndimage.gaussian_filter(rng.standard_normal(low, dtype=np.float32), 2.0)
-    field = ndimage.zoom(field, [s / n for s, n in zip(shape, low)], order=1, grid_mode=True, mode="nearest")
+    field = ndimage.zoom(field, [s / n for s, n in zip(shape, low, strict=True)], order=1, grid_mode=True, mode="nearest")
     field = field[tuple(slice(0, s) for s in shape)]
     return field / (field.std() + 1e-6)
 

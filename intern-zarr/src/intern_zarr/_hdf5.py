@@ -317,7 +317,7 @@ class H5Remote:
             level = metadata.scales[0]
             opts = dict(DEFAULT_COMPRESSION) if compression == "default" else \
                 {"compression": compression, "compression_opts": compression_opts}
-            chunks = tuple(max(1, min(c, s)) for c, s in zip(level.chunks, level.shape)) if all(level.shape) else None
+            chunks = tuple(max(1, min(c, s)) for c, s in zip(level.chunks, level.shape, strict=True)) if all(level.shape) else None
             ds = handle.create_dataset(inner, shape=level.shape, dtype=metadata.numpy_dtype, chunks=chunks,
                                        fillvalue=0, **opts)
             ds.attrs["voxel_size"] = np.asarray(level.voxel_size, dtype=float)

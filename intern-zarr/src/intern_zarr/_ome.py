@@ -134,7 +134,7 @@ def multiscales_layout(attrs: Mapping[str, Any], arrays: Sequence[Any], *, where
     dtype = native(arrays[0].dtype)
     levels, translations = [], []
     base: np.ndarray | None = None
-    for i, (ds, arr) in enumerate(zip(datasets, arrays)):
+    for i, (ds, arr) in enumerate(zip(datasets, arrays, strict=True)):
         if native(arr.dtype) != dtype or len(arr.shape) != ndim:
             raise MetadataError(f"{where}: dataset {ds.get('path')!r} is {arr.dtype}{list(arr.shape)}, dataset 0 is "
                                 f"{dtype}{list(arrays[0].shape)}")
@@ -199,7 +199,7 @@ def ome_attributes(metadata: VolumeMetadata, *, name: str) -> dict[str, Any]:
         scale = [1.0] * lead + [float(v) for v in level.voxel_size]
         transforms: list[dict[str, Any]] = [{"type": "scale", "scale": scale}]
         if any(level.offset):
-            shift = [0.0] * lead + [float(o * v) for o, v in zip(level.offset, level.voxel_size)]
+            shift = [0.0] * lead + [float(o * v) for o, v in zip(level.offset, level.voxel_size, strict=True)]
             transforms.append({"type": "translation", "translation": shift})
         datasets.append({"path": level.key, "coordinateTransformations": transforms})
     ome: dict[str, Any] = {"version": NGFF_VERSION,

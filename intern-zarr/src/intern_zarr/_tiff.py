@@ -93,7 +93,7 @@ def _metadata(stack: FileStack | SliceStack, opts: _Options, where: str) -> Volu
         source[axis] = src
     base = stack.plans[0]
     levels = []
-    for i, (plan, layout) in enumerate(zip(stack.plans, stack.layouts)):
+    for i, (plan, layout) in enumerate(zip(stack.plans, stack.layouts, strict=True)):
         if plan.shape[:-3] != base.shape[:-3]:
             break  # a pyramid whose coarser levels drop channels or time points is read at its full level only
         cy, cx = layout.chunk()
@@ -101,9 +101,9 @@ def _metadata(stack: FileStack | SliceStack, opts: _Options, where: str) -> Volu
         if plan.sample_pos is not None and not layout.separate:
             chunks[plan.sample_pos] = layout.samples  # interleaved samples come in one piece
         chunks[-2:] = [cy, cx]
-        factor = tuple(float(max(1, round(a / b))) if b else 1.0 for a, b in zip(base.shape[-3:], plan.shape[-3:]))
+        factor = tuple(float(max(1, round(a / b))) if b else 1.0 for a, b in zip(base.shape[-3:], plan.shape[-3:], strict=True))
         levels.append(ScaleLevel(shape=plan.shape, chunks=tuple(chunks),
-                                 voxel_size=tuple(v * f for v, f in zip(voxel, factor)), downsample=factor,
+                                 voxel_size=tuple(v * f for v, f in zip(voxel, factor, strict=True)), downsample=factor,
                                  key=str(i)))
     layout = stack.layouts[0]
     kind = opts.kind or str(stack.facts.intern.get("kind") or "image")

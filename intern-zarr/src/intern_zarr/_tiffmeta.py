@@ -66,7 +66,7 @@ class AxisPlan:
     def page_index(self, coords: Sequence[int]) -> int:
         """Index of the page at ``coords`` (one per :attr:`lead` axis)."""
         index = 0
-        for (_, n), i in zip(self.lead, coords):
+        for (_, n), i in zip(self.lead, coords, strict=True):
             index = index * n + i
         return index
 
@@ -85,7 +85,7 @@ def plan_axes(file_axes: str, file_shape: Sequence[int], *, keep: frozenset[str]
         raise MetadataError(f"{where}: axes {file_axes!r} have no Y and X; intern reads images")
     roles: dict[str, tuple[str, int]] = {}  # intern axis -> (file letter, length)
     lead_letters: list[tuple[str, int]] = []
-    for letter, n in zip(file_axes, file_shape):
+    for letter, n in zip(file_axes, file_shape, strict=True):
         if letter in "YX":
             continue
         role = _ROLE.get(letter)
@@ -206,7 +206,7 @@ def file_facts(tif: Any, series: Any, index: int) -> FileFacts:
         record = dict(tif.shaped_metadata[index].get("intern") or {})
         size = record.get("voxel_size")
         if isinstance(size, (list, tuple)) and len(size) == 3:
-            voxel.update({a: (float(v), "intern") for a, v in zip("zyx", size) if float(v) > 0})
+            voxel.update({a: (float(v), "intern") for a, v in zip("zyx", size, strict=True) if float(v) > 0})
     if tif.is_imagej:
         meta = tif.imagej_metadata or {}
         unit = meta.get("unit")

@@ -74,7 +74,7 @@ def read_box(stack: FileStack | SliceStack, level: int, box: Box) -> np.ndarray:
     s = (box.start[sp], box.stop[sp]) if sp is not None else (0, 1)
     for coords in itertools.product(*(range(box.start[pos], box.stop[pos]) for pos, _ in plan.lead)):
         where: list[Any] = [slice(None)] * len(box.shape)
-        for (pos, _), c in zip(plan.lead, coords):
+        for (pos, _), c in zip(plan.lead, coords, strict=True):
             where[pos] = c - box.start[pos]
         target = out[tuple(where)]  # what is left: (c,) y, x
         region = stack.read_plane(level, plan.page_index(coords), y, x, s)

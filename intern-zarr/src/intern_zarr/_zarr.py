@@ -170,7 +170,7 @@ class ZarrVolume:
         """
         level = self.metadata.scales[scale]
         chunks = level.chunks if self._inverse is None else tuple(level.chunks[i] for i in self._inverse)
-        grid = [range(s.start // c, -(-s.stop // c)) for s, c in zip(self._stored(box), chunks)]
+        grid = [range(s.start // c, -(-s.stop // c)) for s, c in zip(self._stored(box), chunks, strict=True)]
         encode = self._chunk_keys[scale]
         keys = [encode(index) for index in itertools.product(*grid)]
         where = self._location.child(self._layout.paths[scale])
