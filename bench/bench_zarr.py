@@ -38,7 +38,7 @@ def em_like(shape: tuple[int, int, int], seed: int = 0) -> np.ndarray:
     rng = np.random.default_rng(seed)
     low = tuple(max(4, s // 4) for s in shape)
     field = ndimage.gaussian_filter(rng.standard_normal(low, dtype=np.float32), 2.0)
-    field = ndimage.zoom(field, [s / n for s, n in zip(shape, low)], order=1, grid_mode=True, mode="nearest")
+    field = ndimage.zoom(field, [s / n for s, n in zip(shape, low, strict=True)], order=1, grid_mode=True, mode="nearest")
     field = field[tuple(slice(0, s) for s in shape)] / (field.std() + 1e-6)
     membrane = np.exp(-((np.abs(np.sin(3.0 * field)) / 0.15) ** 2))
     img = 150.0 + 30.0 * np.tanh(field) - 90.0 * membrane

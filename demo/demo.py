@@ -72,7 +72,7 @@ def make_em(labels: np.ndarray, rng: np.random.Generator) -> np.ndarray:
         cz, cy, cx = (int(rng.integers(0, n)) for n in SHAPE)
         r, stretch = rng.uniform(3, 8), rng.uniform(0.5, 1.5)
         lo = (max(cz - 2, 0), max(cy - 9, 0), max(cx - 17, 0))
-        window = tuple(slice(a, min(c + w, n)) for a, c, w, n in zip(lo, (cz, cy, cx), (3, 10, 18), SHAPE))
+        window = tuple(slice(a, min(c + w, n)) for a, c, w, n in zip(lo, (cz, cy, cx), (3, 10, 18), SHAPE, strict=True))
         z, y, x = np.ogrid[window]
         blob = ((z - cz) * 5) ** 2 + (y - cy) ** 2 + ((x - cx) * stretch) ** 2 < r * r
         image[window][blob] = 90

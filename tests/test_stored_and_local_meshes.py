@@ -50,7 +50,7 @@ def precomputed(tmp_path: Path) -> str:
     mesher.mesh(np.asfortranarray(seg.T))
     made = [mesher.get(label, normals=False) for label in mesher.ids()]
     cv = intern.array(uri).resource.cloudvolume()
-    cv.mesh.put([CVMesh(m.vertices, m.faces, None, segid=int(label)) for label, m in zip(mesher.ids(), made)])
+    cv.mesh.put([CVMesh(m.vertices, m.faces, None, segid=int(label)) for label, m in zip(mesher.ids(), made, strict=True)])
     return uri
 
 

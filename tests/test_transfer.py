@@ -72,7 +72,7 @@ def test_zarr_mem_hdf5_zarr_round_trip_is_identical(tmp_path):
 def test_random_boxes_copy_exactly_and_nothing_else(tmp_path, data):
     src, levels = _volume(f"zarr://{tmp_path}/r{next(_n)}.zarr", scales=2)
     start = [data.draw(st.integers(0, n - 1)) for n in src.shape]
-    stop = [data.draw(st.integers(a + 1, n)) for a, n in zip(start, src.shape)]
+    stop = [data.draw(st.integers(a + 1, n)) for a, n in zip(start, src.shape, strict=True)]
     box = intern.Box(tuple(start), tuple(stop))
     dst = f"mem://transfer/box{next(_n)}"
     intern.copy(src.uri, dst, box=box, progress=False)

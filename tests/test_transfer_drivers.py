@@ -72,7 +72,7 @@ def test_zarr_to_x_to_zarr_is_identical(kind, source, tmp_path, dvid_server):
 def test_random_boxes_through_remote_formats(kind, data, source, tmp_path, dvid_server):
     src, full = source
     start = [data.draw(st.integers(0, n - 1)) for n in SHAPE]
-    stop = [data.draw(st.integers(a + 1, n)) for a, n in zip(start, SHAPE)]
+    stop = [data.draw(st.integers(a + 1, n)) for a, n in zip(start, SHAPE, strict=True)]
     box = intern.Box(tuple(start), tuple(stop))
     hop = _hop(kind, tmp_path, dvid_server)
     intern.copy(src.uri, hop, box=box, progress=False)
