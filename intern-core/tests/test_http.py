@@ -290,6 +290,21 @@ def test_answers_that_cannot_pass_are_not_retried(faulty):
     assert faulty.count("GET") == 3
 
 
+def test_a_failure_already_retried_behind_the_server_is_not_retried_again(faulty):
+    """An intern relay says with ``Intern-Attempts`` that its own client spent its tries: retrying would multiply them."""
+    faulty.fail(1, status=503, attempts=3)
+    with pytest.raises(TransientRemoteError) as info:
+        _request(faulty.url)
+    assert faulty.count("GET") == 1 and info.value.attempts == 3
+    assert "tried 3 times behind it" in str(info.value)
+    faulty.fail(1, status=404, attempts=3)  # the header changes nothing for an answer the policy does not retry
+    with pytest.raises(NotFoundError):
+        _request(faulty.url)
+    faulty.fail(1, status=503)  # without it, the policy's tries as usual
+    assert _request(faulty.url) == b""
+    assert faulty.count("GET") == 4
+
+
 def test_a_request_that_reached_the_server_is_not_repeated_unless_idempotent(faulty, caplog):
     faulty.fail(-1, status=500)
     with pytest.raises(TransientRemoteError) as info:

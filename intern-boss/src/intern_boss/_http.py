@@ -13,9 +13,10 @@ when the connection could not be made at all, or after 429, so nothing is create
 Failures leave as :mod:`intern.errors` exceptions by the core's status mapping (:func:`intern.plugin.error_for`),
 refined here with what the Boss's error body says (its ``message`` and ``code``) and what to do about it.
 
-An answer that says its failure was retried already behind the server (a relay's ``Intern-Attempts``, see
-:mod:`intern_boss._retried`) is not tried again: its error carries those tries as ``attempts``. Retrying it here would
-repeat the relay's tries once for each of ours, and once more for every relay in a chain.
+An answer that says its failure was retried already behind the server (a relay's ``Intern-Attempts``) is not tried
+again: the core's policy stops there (:data:`intern.plugin.ATTEMPTS_HEADER`), and the error carries those tries as
+``attempts``. Retrying it here would repeat the relay's tries once for each of ours, and once more for every relay in a
+chain.
 """
 
 from __future__ import annotations
@@ -33,7 +34,6 @@ from requests.adapters import HTTPAdapter
 
 from intern.errors import AlreadyExistsError, NotFoundError, PermissionDeniedError, TransientRemoteError
 from intern.plugin import (
-    RETRY_STATUSES,
     Answer,
     Connections,
     RetryPolicy,
@@ -44,7 +44,6 @@ from intern.plugin import (
     read_body,
 )
 
-from . import _retried
 from ._config import ClientOptions
 from ._wire import ErrorCode
 
@@ -151,17 +150,8 @@ class Transport:
         target = url[len(conns.origin):] + ("?" + urlencode(params) if params else "")
         headers = {"Authorization": f"Token {token}", "Accept": accept}
         label = f"{what} at {conns.origin}" if what else f"GET {url}"
-
-        def reading(resp: Any) -> T:
-            if resp.status == 200:
-                return read(resp)
-            # an answer the policy would retry: given up on here when a relay retried it already
-            answer = Answer(resp.status, resp.reason or "", dict(resp.headers), resp.read())
-            _unless_retried(answer, label)
-            raise UnwantedAnswer(answer)
-
-        return http_request(conns, "GET", target, policy=self.policy, headers=headers, read=reading,
-                             ok=(200, *RETRY_STATUSES), what=label, describe=_describe)
+        return http_request(conns, "GET", target, policy=self.policy, headers=headers, read=read, what=label,
+                            describe=_describe)
 
     def request(
         self,
@@ -203,9 +193,7 @@ class Transport:
             finally:
                 resp.close()
             if reply.status_code not in ok:
-                answer = Answer(reply.status_code, reply.reason, reply.headers, reply.content)
-                _unless_retried(answer, label)
-                raise UnwantedAnswer(answer)
+                raise UnwantedAnswer(Answer(reply.status_code, reply.reason, reply.headers, reply.content))
             return reply
 
         label = f"{what} at {_origin(url)}" if what else f"{method} {url}"
@@ -229,25 +217,6 @@ def _boss_error(body: bytes) -> tuple[str | None, int | None]:
         pass
     text = body.decode("utf-8", "replace").strip()
     return (text[:300] if text else None), None
-
-
-def _unless_retried(answer: Answer, what: str) -> None:
-    """Raise the error for ``answer`` at once when the server says its failure was retried behind it already.
-
-    Raised from within an attempt, an intern error leaves :func:`intern._http.call` untried again.
-
-    Raises:
-        TransientRemoteError: ``answer`` is one the policy retries, with ``Intern-Attempts``; ``attempts`` is its value.
-    """
-    tries = _retried.announced(answer.headers)
-    if tries is None or answer.status not in RETRY_STATUSES:
-        return
-    message, _ = _boss_error(answer.body)
-    said = (message or "").strip()
-    raise TransientRemoteError(
-        f"{what}: {answer.status} {answer.reason}".rstrip() + (f": {said}" if said else "")
-        + f"; its upstream was tried {tries} times behind it already, so it is not tried again from here: try again "
-          "later (a relay's retries are set where it runs)", answer.status, said, tries)
 
 
 def _describe(answer: Answer, what: str, attempts: int) -> Exception:

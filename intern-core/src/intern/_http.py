@@ -42,6 +42,7 @@ from typing import TypeVar
 from urllib.parse import urlsplit
 
 from ._retry import (
+    ATTEMPTS_HEADER,
     RETRY_STATUSES,
     Answer,
     Describe,
@@ -49,6 +50,8 @@ from ._retry import (
     NotConnectedError,
     RetryPolicy,
     UnwantedAnswer,
+    announced_attempts,
+    attempts_header,
     backoff,
     call,
     connection_failure,
@@ -57,6 +60,7 @@ from ._retry import (
 )
 
 __all__ = [
+    "ATTEMPTS_HEADER",
     "CONNECTION_ERRORS",
     "RETRY_STATUSES",
     "SCRATCH_LIMIT",
@@ -67,6 +71,8 @@ __all__ = [
     "NotConnectedError",
     "RetryPolicy",
     "UnwantedAnswer",
+    "announced_attempts",
+    "attempts_header",
     "backoff",
     "call",
     "connection_failure",

@@ -44,6 +44,7 @@ from .errors import (
 )
 
 __all__ = [
+    "ATTEMPTS_HEADER",
     "RETRY_STATUSES",
     "Answer",
     "Describe",
@@ -51,6 +52,8 @@ __all__ = [
     "NotConnectedError",
     "RetryPolicy",
     "UnwantedAnswer",
+    "announced_attempts",
+    "attempts_header",
     "backoff",
     "call",
     "connection_failure",
@@ -63,6 +66,36 @@ T = TypeVar("T")
 
 #: answers that may pass: a timeout on the server's side, throttling, a server error or a gateway's
 RETRY_STATUSES = frozenset({408, 429, 500, 502, 503, 504})
+
+#: the header by which a server that reads from another one (an intern relay) says that its upstream's failure was
+#: retried behind it already: ``Intern-Attempts: <tries>``. :func:`call` does not try such an answer again, and its
+#: error carries those tries as ``attempts``; a relay whose own upstream is a relay passes the number on. So a read
+#: through any number of chained relays costs the failing server the tries of one policy, that of the client next
+#: to it, not that number to the power of the hops. An answer without it is retried as usual.
+ATTEMPTS_HEADER = "Intern-Attempts"
+
+
+def attempts_header(attempts: int | None) -> list[tuple[bytes, bytes]]:
+    """The ASGI header pairs of an answer to an upstream failure that took ``attempts`` tries (none for one try).
+
+    >>> attempts_header(4), attempts_header(1), attempts_header(None)
+    ([(b'intern-attempts', b'4')], [], [])
+    """
+    if attempts is None or attempts < 2:
+        return []
+    return [(ATTEMPTS_HEADER.lower().encode(), str(attempts).encode())]
+
+
+def announced_attempts(headers: Mapping[str, str]) -> int | None:
+    """The tries an answer says its failure took behind the server (its ``Intern-Attempts``), if it says so.
+
+    >>> announced_attempts({"intern-attempts": "4"}), announced_attempts({"Intern-Attempts": "x"})
+    (4, None)
+    """
+    value = next((v for k, v in headers.items() if k.lower() == ATTEMPTS_HEADER.lower()), None)
+    if value is None or not value.strip().isdigit() or int(value) < 1:
+        return None
+    return int(value)
 _UNREACHABLE = frozenset({errno.ENETUNREACH, errno.EHOSTUNREACH, errno.EADDRNOTAVAIL, errno.ECONNREFUSED})
 
 
@@ -350,6 +383,10 @@ def call(policy: RetryPolicy, attempt: Callable[[], T], *, what: str, idempotent
             return attempt()
         except UnwantedAnswer as unwanted:
             answer = unwanted.answer
+            behind = announced_attempts(answer.headers) if answer.status in policy.statuses else None
+            if behind is not None:  # retried behind the server already: trying again would multiply the tries
+                raise describe(answer, f"{what} (its upstream was tried {behind} times behind it, so not again from "
+                                       "here)", behind) from None
             if tries < policy.attempts and policy.retries_status(answer.status, idempotent=idempotent):
                 _wait(policy, tries, what, f"{answer.status} {answer.reason}".rstrip(), answer.retry_after)
                 continue

@@ -70,6 +70,9 @@ Remotes, volumes and their data
 HTTP: one retry policy, one status mapping
     - ``RetryPolicy``: what is retried (statuses, attempts, waits), built from a driver's settings.
     - ``RETRY_STATUSES``: the HTTP statuses the default policy retries (408, 429, 500, 502, 503, 504).
+    - ``ATTEMPTS_HEADER``: ``Intern-Attempts``, by which a relay says its upstream's failure was retried already.
+    - ``attempts_header``: the header pairs a relay adds to such an answer.
+    - ``announced_attempts``: the tries an answer's ``Intern-Attempts`` announces, if any.
     - ``Answer``: an HTTP answer a request did not want: status, reason, headers, body.
     - ``UnwantedAnswer``: raised by an attempt with the ``Answer`` it got instead of what it wanted.
     - ``Describe``: the hook that turns an unwanted ``Answer`` into intern's error, for a driver to refine.
@@ -130,8 +133,9 @@ __all__ = [
     # remotes, volumes and their data
     "shared_remote", "remote_for", "as_volume", "read_box", "write_box", "update_box", "write_atomic", "LOCK_FILE",
     # HTTP
-    "RetryPolicy", "RETRY_STATUSES", "Answer", "UnwantedAnswer", "Describe", "Failure", "connection_failure",
-    "call_with_retries", "error_for", "error_class", "Connections", "http_request", "read_into", "read_body",
+    "RetryPolicy", "RETRY_STATUSES", "ATTEMPTS_HEADER", "attempts_header", "announced_attempts", "Answer",
+    "UnwantedAnswer", "Describe", "Failure", "connection_failure", "call_with_retries", "error_for", "error_class",
+    "Connections", "http_request", "read_into", "read_body",
     # parallel work, configuration and progress
     "run_parallel", "run_jobs", "max_workers", "default_scheduler", "config_section", "config_path", "Progress",
     # data products and provenance
@@ -162,8 +166,9 @@ _LAZY: dict[str, tuple[str, str]] = {
     "write_atomic": ("intern._files", "write_atomic"),
     "LOCK_FILE": ("intern._locks", "LOCK_FILE"),
     **{name: ("intern._http", name) for name in (
-        "RetryPolicy", "RETRY_STATUSES", "Answer", "UnwantedAnswer", "Describe", "Failure", "connection_failure",
-        "error_for", "error_class", "Connections", "read_into", "read_body")},
+        "RetryPolicy", "RETRY_STATUSES", "ATTEMPTS_HEADER", "attempts_header", "announced_attempts", "Answer",
+        "UnwantedAnswer", "Describe", "Failure", "connection_failure", "error_for", "error_class", "Connections",
+        "read_into", "read_body")},
     "call_with_retries": ("intern._http", "call"),
     "http_request": ("intern._http", "request"),
     "run_parallel": ("intern._executor", "run_parallel"),
@@ -187,6 +192,7 @@ if TYPE_CHECKING:
     from ._executor import run_parallel
     from ._files import write_atomic
     from ._http import (
+        ATTEMPTS_HEADER,
         RETRY_STATUSES,
         Answer,
         Connections,
@@ -194,6 +200,8 @@ if TYPE_CHECKING:
         Failure,
         RetryPolicy,
         UnwantedAnswer,
+        announced_attempts,
+        attempts_header,
         connection_failure,
         error_class,
         error_for,

@@ -13,7 +13,7 @@ exception, into an answer with the Boss's error body ``{"status", "code", "messa
 - anything else: 500, a bug (logged with its traceback).
 
 An upstream failure that the relay's client already retried (it tried more than once) is answered with
-``Intern-Attempts`` (:mod:`intern_boss._retried`): a downstream ``bossdb://`` client does not retry it again.
+``Intern-Attempts`` (:data:`intern.plugin.ATTEMPTS_HEADER`): a downstream ``bossdb://`` client does not retry it again.
 """
 
 from __future__ import annotations
@@ -24,8 +24,8 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from intern.errors import InternError, MetadataError, PermissionDeniedError, RemoteError, TransientRemoteError
+from intern.plugin import attempts_header
 
-from .. import _retried
 from .._wire import BodyError, ErrorCode
 from ._channel import UpstreamUnavailable
 
@@ -72,7 +72,7 @@ def json_answer(value: Any, status: int = 200) -> Response:
 def error(status: int, code: ErrorCode, message: str, *, attempts: int | None = None) -> Response:
     """A Boss error answer; ``attempts``: the tries the upstream's failure took (said in ``Intern-Attempts``)."""
     answer = json_answer({"status": status, "code": int(code), "message": message}, status)
-    answer.extra += _retried.header(attempts)
+    answer.extra += attempts_header(attempts)
     return answer
 
 

@@ -48,7 +48,7 @@ class UpstreamUnavailable(Exception):
     """The upstream cannot be reached and the relay has nothing cached to answer with.
 
     ``attempts`` is how many tries the upstream's client spent on the failure behind it (``None`` when it did not
-    say): when more than one, the relay tells downstream clients not to try again (:mod:`intern_boss._retried`).
+    say): when more than one, the relay tells downstream clients not to try again (:data:`intern.plugin.ATTEMPTS_HEADER`).
     """
 
     def __init__(self, message: str, attempts: int | None = None) -> None:

@@ -86,6 +86,7 @@ class _Fault:
     match: str  # spoils requests whose path starts with this
     status: int = 503
     retry_after: str | None = None
+    attempts: int | None = None  # said in Intern-Attempts: the tries already spent behind this server
     seconds: float = 0.0
 
 
@@ -120,9 +121,11 @@ class FaultyServer:
         self._thread.start()
 
     # -- what to spoil ----------------------------------------------------------------------------------------------
-    def fail(self, count: int = 1, *, status: int = 503, retry_after: str | None = None, match: str = "/") -> None:
-        """Answer the next ``count`` matching requests with ``status``."""
-        self._add(_Fault("status", count, match, status=status, retry_after=retry_after))
+    def fail(self, count: int = 1, *, status: int = 503, retry_after: str | None = None, match: str = "/",
+             attempts: int | None = None) -> None:
+        """Answer the next ``count`` matching requests with ``status`` (saying ``Intern-Attempts: attempts``, as a
+        relay does whose own client spent that many tries on the failure behind it)."""
+        self._add(_Fault("status", count, match, status=status, retry_after=retry_after, attempts=attempts))
 
     def reset(self, count: int = 1, *, match: str = "/") -> None:
         """Reset the connection of the next ``count`` matching requests."""
@@ -196,6 +199,8 @@ def _handler(faulty: FaultyServer) -> type[BaseHTTPRequestHandler]:
                 self.send_header("Content-Length", str(len(text)))
                 if fault.retry_after is not None:
                     self.send_header("Retry-After", fault.retry_after)
+                if fault.attempts is not None:
+                    self.send_header("Intern-Attempts", str(fault.attempts))
                 self.end_headers()
                 self.wfile.write(text)
             elif fault.kind == "reset":
