@@ -12,6 +12,7 @@ import sys
 import textwrap
 import threading
 import time
+from collections.abc import Callable
 from pathlib import Path
 
 import numpy as np
@@ -61,19 +62,15 @@ def _write_rows(a: intern.Array, who: int, writers: int) -> None:
         a[:, y] = value
 
 
-@pytest.mark.parametrize("kind", list(KINDS))
-def test_threads_writing_rows_of_one_chunk_lose_none(kind: str, tmp_path: Path, request: pytest.FixtureRequest) -> None:
-    uri = _new(kind, tmp_path, request)
-    writers = 2
-    # separate handles, as two parts of a program (or two dask tasks in threads) would open them
-    arrays = [intern.array(uri) for _ in range(writers)]
+def _together(writers: int, write: Callable[[int], None]) -> None:
+    """``write(who)`` in ``writers`` threads released at the same moment; the first error of any is raised here."""
     start = threading.Barrier(writers)
     errors: list[BaseException] = []
 
     def run(who: int) -> None:
         try:
             start.wait()
-            _write_rows(arrays[who], who, writers)
+            write(who)
         except BaseException as exc:  # noqa: BLE001 - the main thread reports it
             errors.append(exc)
 
@@ -83,6 +80,15 @@ def test_threads_writing_rows_of_one_chunk_lose_none(kind: str, tmp_path: Path, 
     for t in threads:
         t.join()
     assert not errors, errors
+
+
+@pytest.mark.parametrize("kind", list(KINDS))
+def test_threads_writing_rows_of_one_chunk_lose_none(kind: str, tmp_path: Path, request: pytest.FixtureRequest) -> None:
+    uri = _new(kind, tmp_path, request)
+    writers = 2
+    # separate handles, as two parts of a program (or two dask tasks in threads) would open them
+    arrays = [intern.array(uri) for _ in range(writers)]
+    _together(writers, lambda who: _write_rows(arrays[who], who, writers))
     assert _lost_rows(uri, writers) == []
 
 
@@ -94,23 +100,12 @@ def test_threads_assigning_strided_selections_of_one_chunk_lose_none(kind: str, 
     uri = _new(kind, tmp_path, request)
     writers = 2
     arrays = [intern.array(uri) for _ in range(writers)]
-    start = threading.Barrier(writers)
-    errors: list[BaseException] = []
 
-    def run(who: int) -> None:
-        try:
-            start.wait()
-            for x in range(SHAPE[2]):
-                arrays[who][:, who::writers, x] = np.uint8(who + 1)
-        except BaseException as exc:  # noqa: BLE001 - the main thread reports it
-            errors.append(exc)
+    def write(who: int) -> None:
+        for x in range(SHAPE[2]):
+            arrays[who][:, who::writers, x] = np.uint8(who + 1)
 
-    threads = [threading.Thread(target=run, args=(who,)) for who in range(writers)]
-    for t in threads:
-        t.start()
-    for t in threads:
-        t.join()
-    assert not errors, errors
+    _together(writers, write)
     assert _lost_rows(uri, writers) == []
 
 
